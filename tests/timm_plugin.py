@@ -1,0 +1,41 @@
+"""Pytest plugin that runs timm's own ``tests/test_models.py`` on vizattn's models only.
+
+timm builds its parametrize lists at import time from ``timm.list_models``, so vizattn must register its models
+before that file is collected: ``pytest -p tests.timm_plugin <timm-src>/tests/test_models.py``.
+Items of timm's file whose model is not a vizattn model are deselected; other test files are left alone.
+
+VIZATTN_TIMM_MODELS: comma-separated fnmatch patterns restricting the models (default: all vizattn models).
+"""
+import fnmatch
+import os
+
+import timm  # noqa: F401
+import vizattn  # noqa: F401  (registers the models)
+from timm.models._registry import _model_entrypoints
+
+OURS = {name for name, fn in _model_entrypoints.items() if fn.__module__.startswith('vizattn.')}
+PATTERNS = [p for p in os.environ.get('VIZATTN_TIMM_MODELS', '').split(',') if p]
+TIMM_MARKERS = ('base', 'cfg', 'torchscript', 'features', 'fxforward', 'fxbackward')
+
+
+def selected(model_name: str) -> bool:
+    arch = model_name.split('.')[0]
+    return arch in OURS and (not PATTERNS or any(fnmatch.fnmatch(arch, p) for p in PATTERNS))
+
+
+def pytest_configure(config):
+    for marker in TIMM_MARKERS:
+        config.addinivalue_line('markers', f'{marker}: timm test_models marker')
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, drop = [], []
+    for item in items:
+        if os.path.basename(str(item.fspath)) != 'test_models.py' or 'timm' not in str(item.fspath):
+            keep.append(item)
+            continue
+        params = getattr(getattr(item, 'callspec', None), 'params', {})
+        (keep if selected(params.get('model_name', '')) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep

@@ -1,0 +1,3 @@
+from .flops import count_macs, count_params
+
+__all__ = ['count_macs', 'count_params']
