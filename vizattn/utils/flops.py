@@ -2,7 +2,17 @@
 from typing import Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+aten = torch.ops.aten
+
+
+def _sdpa_cpu_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+# torch's counter knows the CUDA SDPA kernels but not the fused CPU one, which would count as 0.
+CUSTOM_FLOPS = {aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flop}
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -15,7 +25,7 @@ def count_macs(model: torch.nn.Module, input_size: Sequence[int] = (3, 224, 224)
     was_training = model.training
     model.eval()
     x = torch.randn(batch_size, *input_size)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
         model(x)
     model.train(was_training)
     return counter.get_total_flops() / 2 / batch_size
