@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, DropPath, Mlp, register_notrace_module, trunc_normal_
+from timm.layers import ClassifierHead, DropPath, Mlp, get_device_dtype, register_notrace_module, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
@@ -36,7 +36,8 @@ class BiLevelRoutingAttention(nn.Module):
     """BRA on NHWC maps: routing over n_win x n_win regions, top-k region attention, LePE on V."""
 
     def __init__(self, dim: int, num_heads: int, n_win: int, topk: int, qk_dim: Optional[int] = None,
-                 side_dwconv: int = 5, attn_backend: Optional[str] = None):
+                 side_dwconv: int = 5, attn_backend: Optional[str] = None, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.dim = dim
         self.qk_dim = qk_dim or dim
@@ -45,9 +46,9 @@ class BiLevelRoutingAttention(nn.Module):
         self.topk = topk
         self.scale = self.qk_dim ** -0.5  # whole qk dim, as in the official code
         self.attn_backend = attn_backend
-        self.qkv = nn.Linear(dim, 2 * self.qk_dim + dim)
-        self.lepe = nn.Conv2d(dim, dim, side_dwconv, padding=side_dwconv // 2, groups=dim)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, 2 * self.qk_dim + dim, **dd)
+        self.lepe = nn.Conv2d(dim, dim, side_dwconv, padding=side_dwconv // 2, groups=dim, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
 
     @torch.jit.ignore
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -63,13 +64,14 @@ class BiLevelRoutingAttention(nn.Module):
 class GlobalAttentionLePE(nn.Module):
     """Multi-head self-attention over the whole NHWC map, LePE (depth-wise conv) on the input x."""
 
-    def __init__(self, dim: int, num_heads: int = 8, side_dwconv: int = 5):
+    def __init__(self, dim: int, num_heads: int = 8, side_dwconv: int = 5, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.num_heads = num_heads
         self.scale = (dim // num_heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-        self.lepe = nn.Conv2d(dim, dim, side_dwconv, padding=side_dwconv // 2, groups=dim)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False, **dd)
+        self.lepe = nn.Conv2d(dim, dim, side_dwconv, padding=side_dwconv // 2, groups=dim, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, C = x.shape
@@ -86,18 +88,19 @@ class BiFormerBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, n_win: int, topk: int, mlp_ratio: float = 3.,
                  drop_path: float = 0., side_dwconv: int = 5, global_heads: int = 8,
-                 attn_backend: Optional[str] = None):
+                 attn_backend: Optional[str] = None, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, **dd)
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6, **dd)
         if topk > 0:
             self.attn = BiLevelRoutingAttention(dim, num_heads, n_win, topk, side_dwconv=side_dwconv,
-                                                attn_backend=attn_backend)
+                                                attn_backend=attn_backend, **dd)
         else:
-            self.attn = GlobalAttentionLePE(dim, global_heads, side_dwconv)
+            self.attn = GlobalAttentionLePE(dim, global_heads, side_dwconv, **dd)
         self.drop_path1 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(mlp_ratio * dim), act_layer=nn.GELU)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6, **dd)
+        self.mlp = Mlp(dim, int(mlp_ratio * dim), act_layer=nn.GELU, **dd)
         self.drop_path2 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,18 +114,19 @@ class BiFormerBlock(nn.Module):
 class ConvNorm(nn.Sequential):
     """3x3 stride-2 conv + BatchNorm, the stem halves and the downsampling between stages."""
 
-    def __init__(self, in_chs: int, out_chs: int):
+    def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
         super().__init__()
-        self.conv = nn.Conv2d(in_chs, out_chs, 3, stride=2, padding=1)
-        self.norm = nn.BatchNorm2d(out_chs)
+        self.conv = nn.Conv2d(in_chs, out_chs, 3, stride=2, padding=1, device=device, dtype=dtype)
+        self.norm = nn.BatchNorm2d(out_chs, device=device, dtype=dtype)
 
 
 class Stem(nn.Module):
-    def __init__(self, in_chs: int, out_chs: int):
+    def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        self.conv1 = ConvNorm(in_chs, out_chs // 2)
+        self.conv1 = ConvNorm(in_chs, out_chs // 2, **dd)
         self.act = nn.GELU()
-        self.conv2 = ConvNorm(out_chs // 2, out_chs)
+        self.conv2 = ConvNorm(out_chs // 2, out_chs, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.act(self.conv1(x)))
@@ -130,11 +134,12 @@ class Stem(nn.Module):
 
 class BiFormerStage(nn.Module):
     def __init__(self, in_dim: int, dim: int, depth: int, downsample: bool, drop_path: Sequence[float],
-                 **block_kwargs):
+                 device=None, dtype=None, **block_kwargs):
+        dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.grad_checkpointing = False
-        self.downsample = ConvNorm(in_dim, dim) if downsample else nn.Identity()
-        self.blocks = nn.Sequential(*[BiFormerBlock(dim, drop_path=drop_path[i], **block_kwargs)
+        self.downsample = ConvNorm(in_dim, dim, **dd) if downsample else nn.Identity()
+        self.blocks = nn.Sequential(*[BiFormerBlock(dim, drop_path=drop_path[i], **dd, **block_kwargs)
                                       for i in range(depth)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,25 +165,28 @@ class BiFormer(nn.Module):
                  mlp_ratios: Sequence[float] = (3, 3, 3, 3), head_dim: int = 32,
                  topks: Sequence[int] = (1, 4, 16, -1), n_win: int = 7, side_dwconv: int = 5,
                  global_heads: int = 8, drop_rate: float = 0., drop_path_rate: float = 0.,
-                 attn_backend: Optional[str] = None):
+                 attn_backend: Optional[str] = None, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.n_win = n_win
         self.num_features = self.head_hidden_size = embed_dims[-1]
-        self.stem = Stem(in_chans, embed_dims[0])
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).split(list(depths))
+        self.stem = Stem(in_chans, embed_dims[0], **dd)
+        total = sum(depths)
+        dpr = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # python: works under meta device
         stages = []
         self.feature_info = []
         for i, depth in enumerate(depths):
             stages.append(BiFormerStage(
-                embed_dims[max(i - 1, 0)], embed_dims[i], depth, downsample=i > 0, drop_path=dpr[i].tolist(),
+                embed_dims[max(i - 1, 0)], embed_dims[i], depth, downsample=i > 0,
+                drop_path=dpr[sum(depths[:i]):sum(depths[:i + 1])],
                 num_heads=embed_dims[i] // head_dim, n_win=n_win, topk=topks[i], mlp_ratio=mlp_ratios[i],
-                side_dwconv=side_dwconv, global_heads=global_heads, attn_backend=attn_backend))
+                side_dwconv=side_dwconv, global_heads=global_heads, attn_backend=attn_backend, **dd))
             self.feature_info.append(dict(num_chs=embed_dims[i], reduction=4 * 2 ** i, module=f'stages.{i}'))
         self.stages = nn.Sequential(*stages)
-        self.norm = nn.BatchNorm2d(self.num_features)
-        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
+        self.norm = nn.BatchNorm2d(self.num_features, **dd)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate, **dd)
         self.apply(self._init_weights)
 
     @staticmethod
@@ -220,7 +228,7 @@ class BiFormer(nn.Module):
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
         self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool)
+        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
