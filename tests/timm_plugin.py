@@ -5,10 +5,12 @@ before that file is collected: ``pytest -p tests.timm_plugin <timm-src>/tests/te
 Items of timm's file whose model is not a vizattn model are deselected; other test files are left alone.
 
 VIZATTN_TIMM_MODELS: comma-separated fnmatch patterns restricting the models (default: all vizattn models).
+Models matching HEAVY_MODELS get the ``heavy`` marker: CI's run (-m "not heavy") leaves them to `make test-heavy`.
 """
 import fnmatch
 import os
 
+import pytest
 import timm  # noqa: F401
 import vizattn  # noqa: F401  (registers the models)
 from timm.models._registry import _model_entrypoints
@@ -18,6 +20,8 @@ PATTERNS = [p for p in os.environ.get('VIZATTN_TIMM_MODELS', '').split(',') if p
 # These two download the released weights from the internet (timm skips them on its own CI too); the same
 # checks run offline in tests/test_checkpoints.py on checkpoint files the tests write in the original formats.
 NEEDS_DOWNLOAD = {'test_model_load_pretrained', 'test_model_features_pretrained'}
+# Variants whose timm tests take minutes on 2 CPU cores (forward at 224, TorchScript, FX of >80M params).
+HEAVY_MODELS = ()
 TIMM_MARKERS = ('base', 'cfg', 'torchscript', 'features', 'fxforward', 'fxbackward')
 
 
@@ -31,6 +35,7 @@ def pytest_configure(config):
         config.addinivalue_line('markers', f'{marker}: timm test_models marker')
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
@@ -38,7 +43,10 @@ def pytest_collection_modifyitems(config, items):
             keep.append(item)
             continue
         params = getattr(getattr(item, 'callspec', None), 'params', {})
-        ok = selected(params.get('model_name', '')) and item.originalname not in NEEDS_DOWNLOAD
+        name = params.get('model_name', '')
+        ok = selected(name) and item.originalname not in NEEDS_DOWNLOAD
+        if ok and any(fnmatch.fnmatch(name.split('.')[0], p) for p in HEAVY_MODELS):
+            item.add_marker(pytest.mark.heavy)
         (keep if ok else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

@@ -1,0 +1,160 @@
+"""Throughput and peak memory of a model or of the BRA op, forward and forward+backward, CPU or CUDA.
+
+    python tools/benchmark.py --model biformer_s --batch-size 8 --img-size 224
+    python tools/benchmark.py --model biformer_s --official /tmp/official/BiFormer      # side by side
+    python tools/benchmark.py --op bra --img-size 1024 --n-win 16 --official /tmp/official/BiFormer
+
+Every case runs in a fresh subprocess so that its peak memory is its own: on CUDA the allocator's peak, on CPU
+the growth of the peak resident set over what the process held before the timed passes. Prints a table and
+writes JSON (--json). ``--official`` points at a checkout of rayleizhu/BiFormer (never vendored here).
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import types
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# BiFormer-S's BRA stages (dim, heads, topk, stride) for the op benchmark
+BRA_STAGES = [(64, 2, 1, 4), (128, 4, 4, 8), (256, 8, 16, 16)]
+
+
+def _import_official(repo):
+    fs = types.ModuleType('fairscale')
+    fs.nn = types.ModuleType('fairscale.nn')
+    fs.nn.checkpoint = types.ModuleType('fairscale.nn.checkpoint')
+    fs.nn.checkpoint.checkpoint_wrapper = lambda m, *a, **k: m
+    sys.modules.update({'fairscale': fs, 'fairscale.nn': fs.nn, 'fairscale.nn.checkpoint': fs.nn.checkpoint})
+    sys.path.insert(0, repo)
+
+
+def _build(case):
+    """(module, input) for one case."""
+    dev = case['device']
+    if case['kind'] == 'model':
+        if case['impl'] == 'official':
+            _import_official(case['official'])
+            import models.biformer as ob
+            name = {'biformer_t': 'biformer_tiny', 'biformer_s': 'biformer_small', 'biformer_b': 'biformer_base'}
+            model = getattr(ob, name[case['model']])()
+        else:
+            import timm
+            import vizattn  # noqa: F401
+            model = timm.create_model(case['model'], attn_backend=case.get('backend'))
+        x = torch.randn(case['batch_size'], 3, case['img_size'], case['img_size'])
+        return model.to(dev), x.to(dev)
+    dim, heads, topk, stride = BRA_STAGES[case['stage']]
+    side = case['img_size'] // stride
+    if case['impl'] == 'official':
+        _import_official(case['official'])
+        from ops.bra_legacy import BiLevelRoutingAttention
+        module = BiLevelRoutingAttention(dim, num_heads=heads, n_win=case['n_win'], qk_dim=dim, topk=topk,
+                                         side_dwconv=5, auto_pad=True)
+    else:
+        sys.path.insert(0, ROOT)
+        from vizattn.models.biformer import BiLevelRoutingAttention
+        module = BiLevelRoutingAttention(dim, heads, case['n_win'], topk, attn_backend=case.get('backend'))
+    x = torch.randn(case['batch_size'], side, side, dim)
+    return module.to(dev), x.to(dev)
+
+
+def _peak_mb(device):
+    if device.startswith('cuda'):
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_case(case):
+    torch.manual_seed(0)
+    torch.set_num_threads(case['threads'])
+    module, x = _build(case)
+    train = case['mode'] == 'fwd+bwd'
+    module.train(train)
+    sync = torch.cuda.synchronize if case['device'].startswith('cuda') else (lambda: None)
+
+    def step():
+        if train:
+            module(x.requires_grad_(case['kind'] == 'op')).float().mean().backward()
+        else:
+            with torch.no_grad():
+                module(x)
+
+    step()  # warm-up (allocations, kernel selection)
+    sync()
+    if case['device'].startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+    base = _peak_mb(case['device']) if not case['device'].startswith('cuda') else torch.cuda.memory_allocated() / 2 ** 20
+    times = []
+    for _ in range(case['iters']):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    median = times[len(times) // 2]
+    return dict(case, seconds=median, items_per_s=case['batch_size'] / median,
+                peak_mb=max(_peak_mb(case['device']) - base, 0.0) if not case['device'].startswith('cuda')
+                else _peak_mb(case['device']) - base)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', help='a vizattn/timm model name')
+    p.add_argument('--op', choices=['bra'], help='benchmark the op on BiFormer-S stage shapes instead')
+    p.add_argument('--stages', default='0,1,2', help='with --op bra: which BRA stages')
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--img-size', type=int, default=224)
+    p.add_argument('--n-win', type=int, default=7)
+    p.add_argument('--modes', default='fwd,fwd+bwd')
+    p.add_argument('--backends', default='auto', help="comma-separated vizattn backends ('auto' = default choice)")
+    p.add_argument('--official', help='path of a rayleizhu/BiFormer checkout to measure side by side')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--threads', type=int, default=torch.get_num_threads())
+    p.add_argument('--iters', type=int, default=5)
+    p.add_argument('--json', help='write the results here')
+    p.add_argument('--_case', help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._case:
+        print('RESULT ' + json.dumps(run_case(json.loads(args._case))))
+        return
+    if not (args.model or args.op):
+        p.error('give --model or --op')
+    common = dict(batch_size=args.batch_size, img_size=args.img_size, device=args.device, threads=args.threads,
+                  iters=args.iters, n_win=args.n_win, official=args.official)
+    impls = [('vizattn', None if b == 'auto' else b) for b in args.backends.split(',')]
+    if args.official:
+        impls.append(('official', None))
+    targets = ([dict(kind='model', model=args.model)] if args.model else
+               [dict(kind='op', op=args.op, stage=int(s)) for s in args.stages.split(',')])
+    results = []
+    for target in targets:
+        for mode in args.modes.split(','):
+            for impl, backend in impls:
+                case = dict(common, **target, mode=mode, impl=impl, backend=backend)
+                proc = subprocess.run([sys.executable, __file__, '--_case', json.dumps(case)],
+                                      capture_output=True, text=True)
+                line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
+                if proc.returncode or not line:
+                    res = dict(case, error=(proc.stderr.strip().splitlines() or ['failed'])[-1])
+                else:
+                    res = json.loads(line[-1][7:])
+                results.append(res)
+                what = target.get('model') or f"bra stage {target['stage']}"
+                label = impl + (f'[{backend}]' if backend else '')
+                if 'error' in res:
+                    print(f"{what:16s} {mode:8s} {label:20s} ERROR {res['error']}", flush=True)
+                else:
+                    print(f"{what:16s} {mode:8s} {label:20s} {res['items_per_s']:9.2f} items/s "
+                          f"{res['seconds'] * 1e3:9.1f} ms  peak +{res['peak_mb']:8.1f} MB", flush=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
