@@ -33,6 +33,7 @@ from torchvision.ops import deform_conv2d
 
 from ..layers import check_input
 from ..ops.hilo import hilo, window_mean_pool
+from ..utils import flops as _flops
 from ._builder import build_model
 from ._checkpoint import check_state_dict, remap_keys, unwrap_state_dict
 
@@ -406,7 +407,8 @@ class LITv2(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 # FLOPs. torch.utils.flop_counter has no formula for torchvision::deform_conv2d, so count_macs (vizattn.utils)
 # misses the DTM convolutions. Counted like a dense conv of the same shape (one MAC per weight and output
-# position, as the paper's flops() does); the bilinear sampling (4 taps per sampled value) is not counted.
+# position, as the paper's flops() counts it); the bilinear sampling (4 MACs per sampled value,
+# 4 * C_in * k^2 * H_out * W_out, i.e. 4 / C_out of the conv: 2.1 MMACs for LITv2-S at 224) is not counted.
 
 def deform_conv2d_flop(input_shape, weight_shape, offset_shape=None, *args, out_shape=None, **kwargs) -> int:
     """FLOPs (2 per MAC, FlopCounterMode's unit) of one torchvision deform_conv2d call."""
@@ -420,7 +422,8 @@ def count_macs_with_deform(model: nn.Module, input_size: Sequence[int] = (3, 224
     was_training = model.training
     model.eval()
     x = torch.randn(1, *input_size)
-    mapping = {torch.ops.torchvision.deform_conv2d: deform_conv2d_flop}
+    mapping = dict(getattr(_flops, 'CUSTOM_FLOPS', {}))  # count_macs' own additions (the CPU SDPA kernel)
+    mapping[torch.ops.torchvision.deform_conv2d] = deform_conv2d_flop
     with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         model(x)
     model.train(was_training)
