@@ -5,7 +5,7 @@ Original training scripts save more than weights (argparse/yacs configs, numpy s
 """
 import argparse
 import os
-from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ SAFE_GLOBALS = [
     argparse.Namespace,
     (_ConfigNode, 'yacs.config.CfgNode'),
     np.dtype,
-    np.core.multiarray.scalar if hasattr(np, 'core') else np._core.multiarray.scalar,
+    np._core.multiarray.scalar if hasattr(np, '_core') else np.core.multiarray.scalar,
     *[type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool')],
 ]
 
@@ -128,10 +128,3 @@ def remap_keys(
         if new is not None:
             out[new] = v
     return out
-
-
-def replace_prefixes(key: str, rules: Sequence[Tuple[str, str]]) -> str:
-    """Regex-free ordered substring replacement used by the key maps of the families."""
-    for old, new in rules:
-        key = key.replace(old, new)
-    return key
