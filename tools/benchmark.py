@@ -5,7 +5,7 @@
     python tools/benchmark.py --op bra --img-size 1024 --n-win 16 --official /tmp/official/BiFormer
 
 Every case runs in a fresh subprocess so that its peak memory is its own: on CUDA the allocator's peak, on CPU
-the growth of the peak resident set over what the process held before the timed passes. Prints a table and
+the growth of the peak resident set over what the process held before the first pass. Prints a table and
 writes JSON (--json). ``--official`` points at a checkout of rayleizhu/BiFormer (never vendored here).
 """
 import argparse
@@ -84,11 +84,14 @@ def run_case(case):
             with torch.no_grad():
                 module(x)
 
+    # The peak is taken over warm-up and timed passes, above what the process held before them (the peak RSS
+    # on CPU is monotonic, so the baseline must be read before the first pass).
+    cuda = case['device'].startswith('cuda')
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated() / 2 ** 20 if cuda else _peak_mb(case['device'])
     step()  # warm-up (allocations, kernel selection)
     sync()
-    if case['device'].startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
-    base = _peak_mb(case['device']) if not case['device'].startswith('cuda') else torch.cuda.memory_allocated() / 2 ** 20
     times = []
     for _ in range(case['iters']):
         t0 = time.perf_counter()
@@ -98,8 +101,7 @@ def run_case(case):
     times.sort()
     median = times[len(times) // 2]
     return dict(case, seconds=median, items_per_s=case['batch_size'] / median,
-                peak_mb=max(_peak_mb(case['device']) - base, 0.0) if not case['device'].startswith('cuda')
-                else _peak_mb(case['device']) - base)
+                peak_mb=_peak_mb(case['device']) - base)
 
 
 def main():
