@@ -94,8 +94,8 @@ def test_parity_mmpretrain(tmp_path):
         assert _rel_err(model(x), data['output']) <= BAR
         for f, ref in zip(model.forward_intermediates(x, intermediates_only=True), data['features']):
             assert _rel_err(f[:, :8, :3, :3], ref['corner']) <= BAR
-        # the default (official) eps differs by far less than the weights' own conversion noise
-        assert _rel_err(_load('van_b0', path)(x), data['output']) < 1e-3
+        # with the default (official) eps 1e-6 the mmpretrain weights give nearly the same output
+        assert _rel_err(_load('van_b0', path)(x), data['output']) < 1e-4  # measured 3.1e-6
     # a backbone-only file (what mmseg/mmdet configs load) fits a headless model and fails a classifier loudly
     backbone = {k: v for k, v in sd.items() if k.startswith('backbone.')}
     torch.save({'state_dict': backbone}, path)
@@ -346,3 +346,12 @@ def test_filter_accepts_unwrapped_official_dict():
     m = timm.create_model('van_b0')
     sd = checkpoint_filter_fn(_official_sd(data), m)
     assert set(sd) == set(m.state_dict())
+
+
+def test_factory_device_dtype():
+    m = timm.create_model('van_b0', device='meta', dtype=torch.bfloat16)
+    assert all(t.device.type == 'meta' and t.dtype == torch.bfloat16 for t in m.parameters())
+    m.reset_classifier(10)
+    assert m.get_classifier().weight.device.type == 'meta' and m.get_classifier().weight.dtype == torch.bfloat16
+    with pytest.raises(TypeError):
+        timm.create_model('van_b0', device='meta', not_a_model_arg=1)

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
-from timm.layers import ClassifierHead, DropPath, LayerNorm2d, LayerScale2d
+from timm.layers import ClassifierHead, DropPath, LayerNorm2d, LayerScale2d, get_device_dtype
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
@@ -43,13 +43,15 @@ __all__ = ['VAN', 'LargeKernelAttention']
 class LargeKernelAttention(nn.Module):
     """LKA: ``u * conv1x1(dwconv7x7_dilation3(dwconv5x5(u)))``, a 21x21 receptive field gating ``u``."""
 
-    def __init__(self, dim: int, kernel_size: int = 5, dilated_kernel_size: int = 7, dilation: int = 3):
+    def __init__(self, dim: int, kernel_size: int = 5, dilated_kernel_size: int = 7, dilation: int = 3,
+                 device=None, dtype=None):
         super().__init__()
-        self.conv_dw = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        dd = dict(device=device, dtype=dtype)
+        self.conv_dw = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, **dd)
         self.conv_dw_dilated = nn.Conv2d(
             dim, dim, dilated_kernel_size, padding=dilation * (dilated_kernel_size // 2), groups=dim,
-            dilation=dilation)
-        self.conv_pw = nn.Conv2d(dim, dim, 1)
+            dilation=dilation, **dd)
+        self.conv_pw = nn.Conv2d(dim, dim, 1, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         attn = self.conv_pw(self.conv_dw_dilated(self.conv_dw(x)))
@@ -59,12 +61,13 @@ class LargeKernelAttention(nn.Module):
 class SpatialAttention(nn.Module):
     """``proj_out(LKA(GELU(proj_in(x)))) + x`` (the official 'Attention' with its inner residual)."""
 
-    def __init__(self, dim: int, act_layer=nn.GELU):
+    def __init__(self, dim: int, act_layer=nn.GELU, device=None, dtype=None):
         super().__init__()
-        self.proj_in = nn.Conv2d(dim, dim, 1)
+        dd = dict(device=device, dtype=dtype)
+        self.proj_in = nn.Conv2d(dim, dim, 1, **dd)
         self.act = act_layer()
-        self.lka = LargeKernelAttention(dim)
-        self.proj_out = nn.Conv2d(dim, dim, 1)
+        self.lka = LargeKernelAttention(dim, **dd)
+        self.proj_out = nn.Conv2d(dim, dim, 1, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj_out(self.lka(self.act(self.proj_in(x)))) + x
@@ -73,13 +76,14 @@ class SpatialAttention(nn.Module):
 class ConvMlp(nn.Module):
     """1x1 conv, 3x3 depth-wise conv, GELU, 1x1 conv (the official Mlp with its DWConv)."""
 
-    def __init__(self, dim: int, hidden_dim: int, act_layer=nn.GELU, drop: float = 0.):
+    def __init__(self, dim: int, hidden_dim: int, act_layer=nn.GELU, drop: float = 0., device=None, dtype=None):
         super().__init__()
-        self.fc1 = nn.Conv2d(dim, hidden_dim, 1)
-        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
+        dd = dict(device=device, dtype=dtype)
+        self.fc1 = nn.Conv2d(dim, hidden_dim, 1, **dd)
+        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim, **dd)
         self.act = act_layer()
         self.drop1 = nn.Dropout(drop)
-        self.fc2 = nn.Conv2d(hidden_dim, dim, 1)
+        self.fc2 = nn.Conv2d(hidden_dim, dim, 1, **dd)
         self.drop2 = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,15 +93,16 @@ class ConvMlp(nn.Module):
 
 class VANBlock(nn.Module):
     def __init__(self, dim: int, mlp_ratio: float = 4., drop: float = 0., drop_path: float = 0.,
-                 layer_scale_init_value: float = 1e-2, act_layer=nn.GELU):
+                 layer_scale_init_value: float = 1e-2, act_layer=nn.GELU, device=None, dtype=None):
         super().__init__()
-        self.norm1 = nn.BatchNorm2d(dim)
-        self.attn = SpatialAttention(dim, act_layer)
-        self.ls1 = LayerScale2d(dim, layer_scale_init_value)
+        dd = dict(device=device, dtype=dtype)
+        self.norm1 = nn.BatchNorm2d(dim, **dd)
+        self.attn = SpatialAttention(dim, act_layer, **dd)
+        self.ls1 = LayerScale2d(dim, layer_scale_init_value, **dd)
         self.drop_path1 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
-        self.norm2 = nn.BatchNorm2d(dim)
-        self.mlp = ConvMlp(dim, int(dim * mlp_ratio), act_layer, drop)
-        self.ls2 = LayerScale2d(dim, layer_scale_init_value)
+        self.norm2 = nn.BatchNorm2d(dim, **dd)
+        self.mlp = ConvMlp(dim, int(dim * mlp_ratio), act_layer, drop, **dd)
+        self.ls2 = LayerScale2d(dim, layer_scale_init_value, **dd)
         self.drop_path2 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,10 +114,11 @@ class VANBlock(nn.Module):
 class PatchEmbed(nn.Module):
     """Overlapping patch embedding: ``k x k`` conv with stride ``s`` and padding ``k // 2``, then BatchNorm."""
 
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int, stride: int):
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int, stride: int, device=None, dtype=None):
         super().__init__()
-        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=kernel_size // 2)
-        self.norm = nn.BatchNorm2d(out_chs)
+        dd = dict(device=device, dtype=dtype)
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=kernel_size // 2, **dd)
+        self.norm = nn.BatchNorm2d(out_chs, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
@@ -123,14 +129,15 @@ class VANStage(nn.Module):
 
     def __init__(self, in_chs: int, dim: int, depth: int, mlp_ratio: float, downsample: bool,
                  drop_path: Sequence[float], drop: float = 0., layer_scale_init_value: float = 1e-2,
-                 norm_eps: float = 1e-6):
+                 norm_eps: float = 1e-6, device=None, dtype=None):
         super().__init__()
+        dd = dict(device=device, dtype=dtype)
         self.grad_checkpointing = False
         # stage 0's patch embedding is the model's stem (model.stem), so it is not part of the stage
-        self.downsample = PatchEmbed(in_chs, dim, 3, 2) if downsample else nn.Identity()
+        self.downsample = PatchEmbed(in_chs, dim, 3, 2, **dd) if downsample else nn.Identity()
         self.blocks = nn.Sequential(*[
-            VANBlock(dim, mlp_ratio, drop, drop_path[i], layer_scale_init_value) for i in range(depth)])
-        self.norm = LayerNorm2d(dim, eps=norm_eps)
+            VANBlock(dim, mlp_ratio, drop, drop_path[i], layer_scale_init_value, **dd) for i in range(depth)])
+        self.norm = LayerNorm2d(dim, eps=norm_eps, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.downsample(x)
@@ -153,13 +160,15 @@ class VAN(nn.Module):
     def __init__(self, in_chans: int = 3, num_classes: int = 1000, global_pool: str = 'avg',
                  depths: Sequence[int] = (3, 3, 5, 2), embed_dims: Sequence[int] = (32, 64, 160, 256),
                  mlp_ratios: Sequence[float] = (8, 8, 4, 4), drop_rate: float = 0., proj_drop_rate: float = 0.,
-                 drop_path_rate: float = 0., layer_scale_init_value: float = 1e-2, norm_eps: float = 1e-6):
+                 drop_path_rate: float = 0., layer_scale_init_value: float = 1e-2, norm_eps: float = 1e-6,
+                 device=None, dtype=None):
         super().__init__()
+        dd = dict(device=device, dtype=dtype)
         assert len(depths) == len(embed_dims) == len(mlp_ratios)
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.num_features = self.head_hidden_size = embed_dims[-1]
-        self.stem = PatchEmbed(in_chans, embed_dims[0], 7, 4)
+        self.stem = PatchEmbed(in_chans, embed_dims[0], 7, 4, **dd)
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').split(list(depths))
         stages = []
         self.feature_info = []
@@ -167,10 +176,11 @@ class VAN(nn.Module):
             stages.append(VANStage(
                 embed_dims[max(i - 1, 0)], embed_dims[i], depth, mlp_ratios[i], downsample=i > 0,
                 drop_path=dpr[i].tolist(), drop=proj_drop_rate, layer_scale_init_value=layer_scale_init_value,
-                norm_eps=norm_eps))
+                norm_eps=norm_eps, **dd))
             self.feature_info.append(dict(num_chs=embed_dims[i], reduction=4 * 2 ** i, module=f'stages.{i}'))
         self.stages = nn.Sequential(*stages)
-        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate,
+                                   **dd)
         self.apply(self._init_weights)
 
     @staticmethod
@@ -214,7 +224,7 @@ class VAN(nn.Module):
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
         self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool)
+        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
