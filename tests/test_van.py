@@ -355,3 +355,28 @@ def test_factory_device_dtype():
     assert m.get_classifier().weight.device.type == 'meta' and m.get_classifier().weight.dtype == torch.bfloat16
     with pytest.raises(TypeError):
         timm.create_model('van_b0', device='meta', not_a_model_arg=1)
+
+
+def _official_to_mmpretrain(key):
+    """How mmpretrain names the official keys (read off mmpretrain/models/backbones/van.py, written here anew)."""
+    if key.startswith('head.'):
+        return 'head.fc.' + key[len('head.'):]
+    key = key.replace('.proj.', '.projection.') if key.startswith('patch_embed') else key
+    key = key.replace('block', 'blocks', 1) if key.startswith('block') else key
+    key = key.replace('spatial_gating_unit.conv0.', 'spatial_gating_unit.DW_conv.')
+    key = key.replace('spatial_gating_unit.conv_spatial.', 'spatial_gating_unit.DW_D_conv.')
+    key = key.replace('mlp.dwconv.dwconv.', 'mlp.dwconv.')
+    return 'backbone.' + key
+
+
+def test_mmpretrain_layout_of_b1(tmp_path):
+    """The official b1 weights renamed the mmpretrain way give the official b1 output (eps 1e-6 kept)."""
+    data = _fixture('van_b1')
+    sd = {_official_to_mmpretrain(k): v for k, v in _official_sd(data).items()}
+    mm_keys = {k for k, _, _ in _fixture('van_b0_mmpretrain')['keys']}
+    assert {_official_to_mmpretrain(k) for k, _, _ in _fixture('van_b0')['keys']} == mm_keys
+    path = str(tmp_path / 'van-small_8xb128_in1k_20220501-17bc91aa.pth')
+    torch.save({'meta': {}, 'state_dict': sd}, path)
+    with torch.no_grad():
+        out = _load('van_b1', path)(fixed_input(data['input_shape'], data['input_seed']))
+    assert _rel_err(out, data['output']) <= BAR
