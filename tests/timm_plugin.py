@@ -21,7 +21,7 @@ PATTERNS = [p for p in os.environ.get('VIZATTN_TIMM_MODELS', '').split(',') if p
 # checks run offline in tests/test_checkpoints.py on checkpoint files the tests write in the original formats.
 NEEDS_DOWNLOAD = {'test_model_load_pretrained', 'test_model_features_pretrained'}
 # Variants whose timm tests take minutes on 2 CPU cores (forward at 224, TorchScript, FX of >80M params).
-HEAVY_MODELS = ()
+HEAVY_MODELS = ('van_b4', 'van_b5', 'van_b6')
 TIMM_MARKERS = ('base', 'cfg', 'torchscript', 'features', 'fxforward', 'fxbackward')
 
 

@@ -33,8 +33,8 @@ def _download_released(variant: str, tag: Optional[str]) -> Optional[str]:
     """Fetch a manifest entry under its own file name (several release URLs share the name 'content')."""
     cfg = get_pretrained_cfg(f'{variant}.{tag}' if tag else variant, allow_unregistered=True)
     entry = released_weights().get(f'{variant}.{cfg.tag}' if cfg is not None and cfg.tag else variant)
-    if entry is None or not entry.get('file_name'):
-        return None
+    if entry is None or not entry.get('file_name') or entry.get('hf_hub_id'):
+        return None  # timm's own download handles the hub
     path = os.path.join(torch.hub.get_dir(), 'checkpoints', entry['file_name'])
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
