@@ -458,3 +458,37 @@ def test_grad_checkpointing_same_output():
         ref = m(x)
     m.set_grad_checkpointing(True)
     torch.testing.assert_close(m(x), ref)
+
+
+def test_feature_getter_matches_intermediates(model_s):
+    getter = timm.create_model('litv2_s', features_only=True, feature_cls='getter', out_indices=(0, 2)).eval()
+    getter.model.load_state_dict(model_s.state_dict(), strict=False)  # pruned: stages 0-2, no head
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        got = getter(x)
+        want = model_s.forward_intermediates(x, indices=[0, 2], intermediates_only=True)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def _timm_tests_dir():
+    ver = timm.__version__
+    root = os.environ.get('VIZATTN_CACHE') or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'vizattn')
+    return os.path.join(root, f'timm-src-{ver}', 'timm_tests')
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize('name', ['litv2_s'])
+def test_timm_forward_intermediates_suite(name):
+    # timm parametrizes these two by a fixed list of its own module names: call them directly on ours
+    path = _timm_tests_dir()
+    if not os.path.isfile(os.path.join(path, 'test_models.py')):
+        pytest.skip('timm tests not fetched (tools/get_timm_tests.sh)')
+    sys.path.insert(0, path)
+    try:
+        import test_models as timm_tests
+    finally:
+        sys.path.remove(path)
+    timm_tests.test_model_forward_intermediates(name, 1)
+    timm_tests.test_model_forward_intermediates_features(name, 1)

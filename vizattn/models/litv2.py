@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import (ClassifierHead, DropPath, LayerNorm2d, register_notrace_function, register_notrace_module,
-                         trunc_normal_)
+from timm.layers import (ClassifierHead, DropPath, LayerNorm2d, get_device_dtype, register_notrace_function,
+                         register_notrace_module, trunc_normal_)
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
@@ -40,8 +40,8 @@ from ._checkpoint import check_state_dict, remap_keys, unwrap_state_dict
 __all__ = ['LITv2', 'HiLoAttention', 'DeformConv2d', 'count_macs_with_deform', 'deform_conv2d_flop']
 
 
-@register_notrace_function
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+@register_notrace_function  # (FX autowraps only names without a leading underscore)
+def pad_hw_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad an NCHW map at the bottom/right to a multiple of ``multiple``."""
     pad_h, pad_w = (-x.shape[2]) % multiple, (-x.shape[3]) % multiple
     if pad_h == 0 and pad_w == 0:
@@ -61,8 +61,10 @@ class HiLoAttention(nn.Module):
     """
 
     def __init__(self, dim: int, num_heads: int = 8, window_size: int = 2, alpha: float = 0.9,
-                 qkv_bias: bool = True, qk_scale: Optional[float] = None, attn_backend: Optional[str] = None):
+                 qkv_bias: bool = True, qk_scale: Optional[float] = None, attn_backend: Optional[str] = None,
+                 device=None, dtype=None):
         super().__init__()
+        dd = {'device': device, 'dtype': dtype}
         if num_heads < 1 or dim % num_heads:
             raise ValueError(f'HiLo: dim {dim} must be divisible by num_heads {num_heads}')
         if not 0. <= alpha <= 1.:
@@ -82,14 +84,14 @@ class HiLoAttention(nn.Module):
         self.scale = qk_scale or head_dim ** -0.5
         # Absent groups get parameter-free placeholders so that forward stays scriptable.
         if self.lo_heads > 0:
-            self.l_q = nn.Linear(dim, self.lo_dim, bias=qkv_bias)
-            self.l_kv = nn.Linear(dim, 2 * self.lo_dim, bias=qkv_bias)
-            self.l_proj = nn.Linear(self.lo_dim, self.lo_dim)
+            self.l_q = nn.Linear(dim, self.lo_dim, bias=qkv_bias, **dd)
+            self.l_kv = nn.Linear(dim, 2 * self.lo_dim, bias=qkv_bias, **dd)
+            self.l_proj = nn.Linear(self.lo_dim, self.lo_dim, **dd)
         else:
             self.l_q, self.l_kv, self.l_proj = nn.Identity(), nn.Identity(), nn.Identity()
         if self.hi_heads > 0:
-            self.h_qkv = nn.Linear(dim, 3 * self.hi_dim, bias=qkv_bias)
-            self.h_proj = nn.Linear(self.hi_dim, self.hi_dim)
+            self.h_qkv = nn.Linear(dim, 3 * self.hi_dim, bias=qkv_bias, **dd)
+            self.h_proj = nn.Linear(self.hi_dim, self.hi_dim, **dd)
         else:
             self.h_qkv, self.h_proj = nn.Identity(), nn.Identity()
 
@@ -126,13 +128,14 @@ class HiLoAttention(nn.Module):
 class DWMlp(nn.Module):
     """ConvFFN on NHWC maps: fc1 -> 3x3 depth-wise conv -> GELU -> fc2."""
 
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.):
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0., device=None, dtype=None):
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
+        dd = {'device': device, 'dtype': dtype}
+        self.fc1 = nn.Linear(dim, hidden_dim, **dd)
+        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim, **dd)
         self.act = nn.GELU()
         self.drop = nn.Dropout(drop)
-        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.fc2 = nn.Linear(hidden_dim, dim, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc1(x)
@@ -144,10 +147,12 @@ class DWMlp(nn.Module):
 class ConvFFNBlock(nn.Module):
     """x + DropPath(DWMlp(LN(x))) on NHWC maps (stages without attention)."""
 
-    def __init__(self, dim: int, mlp_ratio: float = 4., drop: float = 0., drop_path: float = 0.):
+    def __init__(self, dim: int, mlp_ratio: float = 4., drop: float = 0., drop_path: float = 0.,
+                 device=None, dtype=None):
         super().__init__()
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = DWMlp(dim, int(dim * mlp_ratio), drop)
+        dd = {'device': device, 'dtype': dtype}
+        self.norm2 = nn.LayerNorm(dim, **dd)
+        self.mlp = DWMlp(dim, int(dim * mlp_ratio), drop, **dd)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,12 +164,13 @@ class HiLoBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, window_size: int, alpha: float, mlp_ratio: float = 4.,
                  qkv_bias: bool = True, drop: float = 0., drop_path: float = 0.,
-                 attn_backend: Optional[str] = None):
+                 attn_backend: Optional[str] = None, device=None, dtype=None):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = HiLoAttention(dim, num_heads, window_size, alpha, qkv_bias, attn_backend=attn_backend)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = DWMlp(dim, int(dim * mlp_ratio), drop)
+        dd = {'device': device, 'dtype': dtype}
+        self.norm1 = nn.LayerNorm(dim, **dd)
+        self.attn = HiLoAttention(dim, num_heads, window_size, alpha, qkv_bias, attn_backend=attn_backend, **dd)
+        self.norm2 = nn.LayerNorm(dim, **dd)
+        self.mlp = DWMlp(dim, int(dim * mlp_ratio), drop, **dd)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,13 +187,15 @@ class DeformConv2d(nn.Module):
     which is also torchvision's layout. Computed in fp32 like the official op (apex ``float_function``).
     """
 
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 2, stride: int = 2, padding: int = 0):
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 2, stride: int = 2, padding: int = 0,
+                 device=None, dtype=None):
         super().__init__()
+        dd = {'device': device, 'dtype': dtype}
         self.stride = stride
         self.padding = padding
-        self.weight = nn.Parameter(torch.empty(out_chs, in_chs, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.empty(out_chs))
-        self.offset = nn.Conv2d(in_chs, 2 * kernel_size * kernel_size, kernel_size, stride, padding)
+        self.weight = nn.Parameter(torch.empty(out_chs, in_chs, kernel_size, kernel_size, **dd))
+        self.bias = nn.Parameter(torch.empty(out_chs, **dd))
+        self.offset = nn.Conv2d(in_chs, 2 * kernel_size * kernel_size, kernel_size, stride, padding, **dd)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -207,27 +215,27 @@ class DeformConv2d(nn.Module):
 class DeformTokenMerging(nn.Module):
     """DTM: 2x2 stride-2 deformable conv -> BatchNorm -> GELU on NCHW maps (odd sizes are padded to even)."""
 
-    def __init__(self, in_chs: int, out_chs: int):
+    def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
         super().__init__()
-        self.conv = DeformConv2d(in_chs, out_chs, 2, 2)
-        self.norm = nn.BatchNorm2d(out_chs)
+        self.conv = DeformConv2d(in_chs, out_chs, 2, 2, device=device, dtype=dtype)
+        self.norm = nn.BatchNorm2d(out_chs, device=device, dtype=dtype)
         self.act = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(_pad_to_multiple(x, 2))))
+        return self.act(self.norm(self.conv(pad_hw_to_multiple(x, 2))))
 
 
 class PatchEmbed(nn.Module):
     """4x4 stride-4 conv + LayerNorm, NCHW in and out; the image is zero-padded to a multiple of 4."""
 
-    def __init__(self, in_chans: int, embed_dim: int, patch_size: int = 4):
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int = 4, device=None, dtype=None):
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, patch_size)
-        self.norm = LayerNorm2d(embed_dim, eps=1e-5)
+        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, patch_size, device=device, dtype=dtype)
+        self.norm = LayerNorm2d(embed_dim, eps=1e-5, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.proj(_pad_to_multiple(x, self.patch_size)))
+        return self.norm(self.proj(pad_hw_to_multiple(x, self.patch_size)))
 
 
 class LITv2Stage(nn.Module):
@@ -235,16 +243,17 @@ class LITv2Stage(nn.Module):
 
     def __init__(self, in_dim: int, dim: int, depth: int, num_heads: int, window_size: int, alpha: float,
                  downsample: bool, mlp_ratio: float = 4., qkv_bias: bool = True, drop: float = 0.,
-                 drop_path: Sequence[float] = (), attn_backend: Optional[str] = None):
+                 drop_path: Sequence[float] = (), attn_backend: Optional[str] = None, device=None, dtype=None):
         super().__init__()
+        dd = {'device': device, 'dtype': dtype}
         self.grad_checkpointing = False
-        self.downsample = DeformTokenMerging(in_dim, dim) if downsample else nn.Identity()
+        self.downsample = DeformTokenMerging(in_dim, dim, **dd) if downsample else nn.Identity()
         dpr = list(drop_path) or [0.] * depth
         if window_size > 0:
-            blocks = [HiLoBlock(dim, num_heads, window_size, alpha, mlp_ratio, qkv_bias, drop, dpr[i], attn_backend)
-                      for i in range(depth)]
+            blocks = [HiLoBlock(dim, num_heads, window_size, alpha, mlp_ratio, qkv_bias, drop, dpr[i], attn_backend,
+                                **dd) for i in range(depth)]
         else:
-            blocks = [ConvFFNBlock(dim, mlp_ratio, drop, dpr[i]) for i in range(depth)]
+            blocks = [ConvFFNBlock(dim, mlp_ratio, drop, dpr[i], **dd) for i in range(depth)]
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -271,8 +280,9 @@ class LITv2(nn.Module):
                  depths: Sequence[int] = (2, 2, 6, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
                  window_size: Union[int, Sequence[int]] = (0, 0, 2, 1), alpha: float = 0.9,
                  mlp_ratio: float = 4., qkv_bias: bool = True, drop_rate: float = 0., proj_drop_rate: float = 0.,
-                 drop_path_rate: float = 0., attn_backend: Optional[str] = None):
+                 drop_path_rate: float = 0., attn_backend: Optional[str] = None, device=None, dtype=None):
         super().__init__()
+        dd = {'device': device, 'dtype': dtype}
         num_stages = len(depths)
         if isinstance(window_size, int):
             window_size = (0,) * (num_stages - 2) + (window_size, 1)
@@ -288,7 +298,7 @@ class LITv2(nn.Module):
         self.alpha = alpha
         dims = [embed_dim * 2 ** i for i in range(num_stages)]
         self.num_features = self.head_hidden_size = dims[-1]
-        self.patch_embed = PatchEmbed(in_chans, embed_dim)
+        self.patch_embed = PatchEmbed(in_chans, embed_dim, **dd)
         total = sum(depths)  # stochastic depth decay rule, linear over all blocks (python: works on meta too)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         dpr = [rates[sum(depths[:i]):sum(depths[:i + 1])] for i in range(num_stages)]
@@ -298,11 +308,11 @@ class LITv2(nn.Module):
             stages.append(LITv2Stage(
                 dims[max(i - 1, 0)], dims[i], depths[i], num_heads[i], window_size[i], alpha, downsample=i > 0,
                 mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=proj_drop_rate, drop_path=dpr[i],
-                attn_backend=attn_backend))
+                attn_backend=attn_backend, **dd))
             self.feature_info.append(dict(num_chs=dims[i], reduction=4 * 2 ** i, module=f'stages.{i}'))
         self.stages = nn.Sequential(*stages)
-        self.norm = LayerNorm2d(self.num_features, eps=1e-5)
-        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
+        self.norm = LayerNorm2d(self.num_features, eps=1e-5, **dd)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate, **dd)
         self.apply(self._init_weights)
 
     @staticmethod
@@ -350,7 +360,7 @@ class LITv2(nn.Module):
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
         self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool)
+        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
