@@ -82,7 +82,10 @@ def _check_parity(model, fixture):
 # Parity and checkpoints
 
 def test_parity_with_official(fixture_s, official_file):
-    _check_parity(_load(official_file), fixture_s)
+    model = _load(official_file)
+    _check_parity(model, fixture_s)
+    model.set_attn_backend('math')  # the official order of operations
+    _check_parity(model, fixture_s)
 
 
 @pytest.mark.heavy
@@ -332,8 +335,21 @@ def test_alpha_extremes(alpha, expected):
         assert torch.isfinite(model(torch.randn(1, 3, 72, 88))).all()
 
 
+@pytest.mark.parametrize('size', [(7, 9), (14, 14)])
+def test_backends_agree(size, monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    hq, hk, hv = (torch.randn(2, *size, 16, generator=g) for _ in range(3))
+    lq = torch.randn(2, *size, 32, generator=g)
+    lk, lv = (torch.randn(2, 4, 5, 32, generator=g) for _ in range(2))
+    ref = hilo(hq, hk, hv, lq, lk, lv, 2, 4, 2, backend='reference')
+    monkeypatch.setenv('VIZATTN_BACKEND', 'bra=flex,hilo=math')
+    out = hilo(hq, hk, hv, lq, lk, lv, 2, 4, 2)
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b)
+
+
 def test_backend_selection():
-    assert 'reference' in available_backends('hilo')
+    assert {'reference', 'math'} <= set(available_backends('hilo'))
     q = torch.randn(1, 4, 4, 8)
     with pytest.raises(ValueError, match='unknown hilo backend'):
         hilo(q, q, q, None, None, None, 2, 0, 2, backend='nope')

@@ -14,7 +14,8 @@ layout. Maps of any size work: the Hi-Fi windows are zero-padded at the bottom/r
 masked out; ``window_mean_pool`` averages only the valid tokens of each border window. For sizes divisible by
 the window both are exactly the official computation.
 
-Backends (``_backend``): ``reference`` (scaled_dot_product_attention).
+Backends (``_backend``): ``reference`` (scaled_dot_product_attention) and ``math`` (explicit
+``softmax(q @ k^T * scale) @ v`` in the official order of operations, e.g. to inspect or debug).
 """
 from typing import Optional, Tuple
 
@@ -100,8 +101,19 @@ def hilo(hi_q: Optional[torch.Tensor], hi_k: Optional[torch.Tensor], hi_v: Optio
 # ---------------------------------------------------------------------------------------------------------
 # Backends: the arguments of ``hilo`` after validation (absent groups are None), the same return value.
 
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor], scale: float):
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+
+
+def _math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor], scale: float):
+    attn = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None:
+        attn = attn.masked_fill(~mask, float('-inf'))
+    return attn.softmax(dim=-1) @ v
+
+
 def _window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, ws: int,
-                      scale: float) -> torch.Tensor:
+                      scale: float, attend=_sdpa) -> torch.Tensor:
     """Self-attention inside ws x ws windows of (B, H, W, C) maps; padded keys of border windows masked."""
     B, H, W, C = q.shape
     pad_h, pad_w = (-H) % ws, (-W) % ws
@@ -120,7 +132,7 @@ def _window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_hea
         cols = torch.arange(nw * ws, device=q.device) < W
         valid = (rows[:, None] & cols[None, :]).reshape(nh, ws, nw, ws).permute(0, 2, 1, 3).reshape(nh * nw, T)
         mask = valid[None, :, None, None, :].expand(B, -1, -1, -1, -1).reshape(B * nh * nw, 1, 1, T)
-    out = F.scaled_dot_product_attention(windows(q), windows(k), windows(v), attn_mask=mask, scale=scale)
+    out = attend(windows(q), windows(k), windows(v), mask, scale)
     out = out.reshape(B, nh, nw, num_heads, ws, ws, d).permute(0, 1, 4, 2, 5, 3, 6)
     out = out.reshape(B, nh * ws, nw * ws, C)
     if pad_h or pad_w:
@@ -129,25 +141,35 @@ def _window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_hea
 
 
 def _global_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
-                      scale: float) -> torch.Tensor:
+                      scale: float, attend=_sdpa) -> torch.Tensor:
     """Every query of q (B, H, W, C) attends to every key of k, v (B, h, w, C)."""
     B, H, W, C = q.shape
     d = C // num_heads
     qh = q.reshape(B, H * W, num_heads, d).transpose(1, 2)
     kh = k.reshape(B, -1, num_heads, d).transpose(1, 2)
     vh = v.reshape(B, -1, num_heads, d).transpose(1, 2)
-    out = F.scaled_dot_product_attention(qh, kh, vh, scale=scale)
+    out = attend(qh, kh, vh, None, scale)
     return out.transpose(1, 2).reshape(B, H, W, C)
+
+
+def _hilo(hi_q, hi_k, hi_v, lo_q, lo_k, lo_v, hi_heads: int, lo_heads: int, window_size: int, scale: float,
+          attend):
+    hi_out = lo_out = None
+    if hi_heads:
+        hi_out = _window_attention(hi_q, hi_k, hi_v, hi_heads, window_size, scale, attend)
+    if lo_heads:
+        lo_out = _global_attention(lo_q, lo_k, lo_v, lo_heads, scale, attend)
+    return hi_out, lo_out
 
 
 def _hilo_reference(hi_q, hi_k, hi_v, lo_q, lo_k, lo_v, hi_heads: int, lo_heads: int, window_size: int,
                     scale: float):
-    hi_out = lo_out = None
-    if hi_heads:
-        hi_out = _window_attention(hi_q, hi_k, hi_v, hi_heads, window_size, scale)
-    if lo_heads:
-        lo_out = _global_attention(lo_q, lo_k, lo_v, lo_heads, scale)
-    return hi_out, lo_out
+    return _hilo(hi_q, hi_k, hi_v, lo_q, lo_k, lo_v, hi_heads, lo_heads, window_size, scale, _sdpa)
+
+
+def _hilo_math(hi_q, hi_k, hi_v, lo_q, lo_k, lo_v, hi_heads: int, lo_heads: int, window_size: int, scale: float):
+    return _hilo(hi_q, hi_k, hi_v, lo_q, lo_k, lo_v, hi_heads, lo_heads, window_size, scale, _math)
 
 
 register_backend('hilo', 'reference', _hilo_reference)
+register_backend('hilo', 'math', _hilo_math)
