@@ -1,7 +1,6 @@
 """LITv2 / HiLo: parity with the official code, the original checkpoint format, paper numbers, any input size."""
 import math
 import os
-import pickle
 import sys
 import types
 from collections import OrderedDict
@@ -100,7 +99,8 @@ def test_fixture_exercises_deformable_offsets(fixture_s, official_file):
     assert sum('conv_offset' in k for k, _, _ in fixture_s['keys']) == 6
     model = _load(official_file).eval()
     offsets = []
-    hooks = [s.downsample.conv.offset.register_forward_hook(lambda m, i, o: offsets.append(o)) for s in model.stages[1:]]
+    hooks = [stage.downsample.conv.offset.register_forward_hook(lambda m, i, o: offsets.append(o))
+             for stage in model.stages[1:]]
     with torch.no_grad():
         model(fixed_input((1, 3, 64, 64), 0))
     for h in hooks:

@@ -88,7 +88,8 @@ def hilo(hi_q: Optional[torch.Tensor], hi_k: Optional[torch.Tensor], hi_v: Optio
             raise ValueError(f'lo_heads={lo_heads} must divide the Lo-Fi channels {lo_q.shape[-1]}')
         head_dim = head_dim or lo_q.shape[-1] // lo_heads
         if hi_heads and hi_q is not None and lo_q.shape[:3] != hi_q.shape[:3]:
-            raise ValueError(f'Hi-Fi and Lo-Fi queries cover different maps: {tuple(hi_q.shape)} vs {tuple(lo_q.shape)}')
+            raise ValueError(f'Hi-Fi and Lo-Fi queries cover different maps: {tuple(hi_q.shape)} vs '
+                             f'{tuple(lo_q.shape)}')
     scale = head_dim ** -0.5 if scale is None else scale
     ref = hi_q if hi_q is not None else lo_q
     assert ref is not None
