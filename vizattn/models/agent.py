@@ -62,6 +62,10 @@ _Size = Tuple[int, int]
 # ---------------------------------------------------------------------------------------------------------------
 # Resolution-dependent parameters
 
+# row/column agent biases: (name, resized dim in our layout, dims of the official 5-D layout that are squeezed)
+_ROW_COL_BIASES = (('ah_bias', 2, 4), ('aw_bias', 2, 3), ('ha_bias', 1, 3), ('wa_bias', 1, 2))
+
+
 def _resize_dim(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     """Linear (align_corners=False) resize of one dim; identity when the size is unchanged."""
     if x.shape[dim] == size:
@@ -78,14 +82,16 @@ def agent_position_biases(an_bias: torch.Tensor, na_bias: torch.Tensor, ah_bias:
                           H: int, W: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Agent position biases on an H x W map: (1, heads, n, H*W) for the aggregation, (1, heads, H*W, n) for the
     broadcast. ``an/na_bias`` (heads, n, 7, 7) are resized bilinearly to H x W; the row/column terms
-    ``ah, aw, ha, wa`` (stored at the training resolution) are resized linearly along their axis, which equals
-    resizing their 2-D sum bilinearly (the official downstream code)."""
+    ``ah`` (heads, n, H0), ``aw`` (heads, n, W0), ``ha`` (heads, H0, n), ``wa`` (heads, W0, n), stored at the
+    training resolution, are resized linearly along their axis, which equals resizing their 2-D sum bilinearly
+    (the official downstream code)."""
     heads, n = an_bias.shape[0], an_bias.shape[1]
-    pb = F.interpolate(an_bias, size=[H, W], mode='bilinear', align_corners=False).reshape(1, heads, n, H * W)
-    pb = pb + (_resize_dim(ah_bias, H, 3) + _resize_dim(aw_bias, W, 4)).reshape(1, heads, n, H * W)
-    qb = F.interpolate(na_bias, size=[H, W], mode='bilinear', align_corners=False).reshape(1, heads, n, H * W)
-    qb = qb.transpose(-1, -2) + (_resize_dim(ha_bias, H, 2) + _resize_dim(wa_bias, W, 3)).reshape(1, heads, H * W, n)
-    return pb, qb
+    pb = F.interpolate(an_bias, size=[H, W], mode='bilinear', align_corners=False)
+    pb = pb + (_resize_dim(ah_bias, H, 2).unsqueeze(3) + _resize_dim(aw_bias, W, 2).unsqueeze(2))
+    qb = F.interpolate(na_bias, size=[H, W], mode='bilinear', align_corners=False).reshape(heads, n, H * W)
+    qb = qb.transpose(-1, -2) + (_resize_dim(ha_bias, H, 1).unsqueeze(2) + _resize_dim(wa_bias, W, 1).unsqueeze(1)
+                                 ).reshape(heads, H * W, n)
+    return pb.reshape(1, heads, n, H * W), qb.unsqueeze(0)
 
 
 @register_notrace_function
@@ -139,10 +145,12 @@ def _stage_sizes(img_size: _Size, patch_size: int, num_stages: int) -> List[_Siz
 class AgentAttention(nn.Module):
     """Agent attention over an H x W token map (plus ``num_prefix_tokens`` leading tokens, DeiT's class token).
 
-    Params keep the official names and shapes: ``qkv`` (or ``q`` + ``kv`` for PVT), ``proj``, ``dwc``,
-    ``an_bias, na_bias`` (heads, n, 7, 7), ``ah_bias`` (1, heads, n, H0, 1), ``aw_bias`` (1, heads, n, 1, W0),
-    ``ha_bias`` (1, heads, H0, 1, n), ``wa_bias`` (1, heads, 1, W0, n) at the feature size ``feat_size`` and, with a
-    class token, ``ac_bias`` (1, heads, n, 1) / ``ca_bias`` (1, heads, 1, n).
+    Params keep the official names: ``qkv`` (or ``q`` + ``kv`` for PVT), ``proj``, ``dwc``, ``an_bias, na_bias``
+    (heads, n, 7, 7), ``ac_bias`` (1, heads, n, 1) / ``ca_bias`` (1, heads, 1, n) with a class token, and the
+    row/column biases at the feature size ``feat_size`` without the official singleton dims (5-D params break
+    ``model.to(memory_format=torch.channels_last)``): ``ah_bias`` (heads, n, H0) [official (1, heads, n, H0, 1)],
+    ``aw_bias`` (heads, n, W0) [(1, heads, n, 1, W0)], ``ha_bias`` (heads, H0, n) [(1, heads, H0, 1, n)],
+    ``wa_bias`` (heads, W0, n) [(1, heads, 1, W0, n)]; ``checkpoint_filter_fn`` squeezes the official ones.
     """
 
     def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size, qkv_bias: bool = True,
@@ -173,10 +181,10 @@ class AgentAttention(nn.Module):
         H, W = feat_size
         self.an_bias = nn.Parameter(torch.zeros(num_heads, agent_num, 7, 7, **dd))
         self.na_bias = nn.Parameter(torch.zeros(num_heads, agent_num, 7, 7, **dd))
-        self.ah_bias = nn.Parameter(torch.zeros(1, num_heads, agent_num, H, 1, **dd))
-        self.aw_bias = nn.Parameter(torch.zeros(1, num_heads, agent_num, 1, W, **dd))
-        self.ha_bias = nn.Parameter(torch.zeros(1, num_heads, H, 1, agent_num, **dd))
-        self.wa_bias = nn.Parameter(torch.zeros(1, num_heads, 1, W, agent_num, **dd))
+        self.ah_bias = nn.Parameter(torch.zeros(num_heads, agent_num, H, **dd))
+        self.aw_bias = nn.Parameter(torch.zeros(num_heads, agent_num, W, **dd))
+        self.ha_bias = nn.Parameter(torch.zeros(num_heads, H, agent_num, **dd))
+        self.wa_bias = nn.Parameter(torch.zeros(num_heads, W, agent_num, **dd))
         if num_prefix_tokens:
             self.ac_bias = nn.Parameter(torch.zeros(1, num_heads, agent_num, 1, **dd))
             self.ca_bias = nn.Parameter(torch.zeros(1, num_heads, 1, agent_num, **dd))
@@ -193,7 +201,8 @@ class AgentAttention(nn.Module):
         """Store the row/column biases at a new feature size (what forward would interpolate to)."""
         H, W = feat_size
         with torch.no_grad():
-            for name, size, dim in (('ah_bias', H, 3), ('aw_bias', W, 4), ('ha_bias', H, 2), ('wa_bias', W, 3)):
+            for name, dim, _ in _ROW_COL_BIASES:
+                size = H if 'h' in name.split('_')[0] else W  # ah/ha: rows, aw/wa: columns
                 _replace_param(self, name, _resize_dim(getattr(self, name), size, dim))
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -1032,28 +1041,28 @@ def _swin_key(key: str) -> Optional[str]:
     if key.endswith(_RECOMPUTED):
         return None
     key = re.sub(r'^layers\.(\d+)\.downsample\.', lambda m: f'layers.{int(m.group(1)) + 1}.downsample.', key)
-    return re.sub(r'^head\.', 'head.fc.', key)
+    return re.sub(r'^head\.(weight|bias)$', r'head.fc.\1', key)
 
 
 def _pvt_key(key: str) -> Optional[str]:
     key = re.sub(r'^patch_embed(\d)\.', lambda m: f'stages.{int(m.group(1)) - 1}.patch_embed.', key)
     key = re.sub(r'^pos_embed(\d)$', lambda m: f'stages.{int(m.group(1)) - 1}.pos_embed', key)
     key = re.sub(r'^block(\d)\.(\d+)\.', lambda m: f'stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.', key)
-    return re.sub(r'^head\.', 'head.fc.', key)
+    return re.sub(r'^head\.(weight|bias)$', r'head.fc.\1', key)
 
 
 def _fit_resolution(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
     """Resize the resolution-dependent tensors of a checkpoint to the model's (e.g. a 224 file into a model
     built at 384): row/column agent biases, absolute position embeddings, relative position tables."""
     target = model.state_dict()
-    dims = {'ah_bias': (3,), 'aw_bias': (4,), 'ha_bias': (2,), 'wa_bias': (3,)}
+    dims = {name: dim for name, dim, _ in _ROW_COL_BIASES}
     out = {}
     for k, v in state_dict.items():
         t = target.get(k)
         if t is not None and v.shape != t.shape and v.dim() == t.dim():
             leaf = k.rsplit('.', 1)[-1]
-            if leaf in dims and all(v.shape[d] == t.shape[d] for d in range(v.dim()) if d not in dims[leaf]):
-                v = _resize_dim(v, t.shape[dims[leaf][0]], dims[leaf][0])
+            if leaf in dims and all(v.shape[d] == t.shape[d] for d in range(v.dim()) if d != dims[leaf]):
+                v = _resize_dim(v, t.shape[dims[leaf]], dims[leaf])
             elif leaf == 'relative_position_bias_table' and v.shape[1] == t.shape[1]:
                 v = _resize_rel_pos_table(v, (int(math.isqrt(t.shape[0])) + 1) // 2)
             elif leaf == 'pos_embed' and v.shape[0] == 1 and v.shape[2] == t.shape[2]:
@@ -1065,13 +1074,27 @@ def _fit_resolution(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> Di
     return out
 
 
+def _squeeze_official_biases(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Official 5-D row/column agent biases, e.g. ah_bias (1, heads, n, H, 1), to ours (heads, n, H)."""
+    squeeze = {name: dim for name, _, dim in _ROW_COL_BIASES}
+    out = {}
+    for k, v in state_dict.items():
+        leaf = k.rsplit('.', 1)[-1]
+        if leaf in squeeze and v.dim() == 5 and v.shape[0] == 1 and v.shape[squeeze[leaf]] == 1:
+            v = v.squeeze(squeeze[leaf]).squeeze(0)
+        out[k] = v
+    return out
+
+
 def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
     """Accept the official release ({'model': ...} / 'state_dict_ema', official keys) or vizattn's own state_dict."""
-    state_dict = unwrap_state_dict(state_dict)
-    if isinstance(model, AgentSwinTransformer):
+    state_dict = _squeeze_official_biases(unwrap_state_dict(state_dict))
+    # Official Swin files downsample at the end of a stage (layers.0.downsample exists, ours starts at layers.1)
+    official_swin = any(k.startswith('layers.0.downsample.') for k in state_dict) or 'head.weight' in state_dict
+    if isinstance(model, AgentSwinTransformer) and official_swin:
         state_dict = remap_keys(state_dict, _swin_key)
     elif isinstance(model, AgentPyramidVisionTransformer):
-        state_dict = remap_keys(state_dict, _pvt_key)
+        state_dict = remap_keys(state_dict, _pvt_key)  # the official names do not overlap ours
     else:
         state_dict = remap_keys(state_dict, lambda k: None if k.endswith(_RECOMPUTED) else k)
     if not state_dict:
