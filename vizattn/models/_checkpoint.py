@@ -4,6 +4,7 @@ Original training scripts save more than weights (argparse/yacs configs, numpy s
 ``weights_only=True``; we allow-list those harmless types instead of unpickling arbitrary code.
 """
 import argparse
+import collections
 import os
 from typing import Callable, Dict, Iterable, Optional, Sequence
 
@@ -16,10 +17,13 @@ class CheckpointError(ValueError):
 
 
 class _ConfigNode(dict):
-    """Stand-in for yacs' CfgNode in checkpoints that pickle their training config (Swin-style scripts)."""
+    """Stand-in for yacs' CfgNode in checkpoints that pickle their training config (Swin-style scripts).
 
-    def __setstate__(self, state):
-        self.update(state if isinstance(state, dict) else {})
+    It unpickles as a plain OrderedDict: torch's weights_only loader fills only real dicts (SETITEMS).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        return collections.OrderedDict()
 
 
 # Types that original checkpoints pickle beside their weights and that carry no code.

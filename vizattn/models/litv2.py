@@ -28,16 +28,14 @@ from timm.layers import (ClassifierHead, DropPath, LayerNorm2d, get_device_dtype
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
-from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import deform_conv2d
 
 from ..layers import check_input
 from ..ops.hilo import hilo, window_mean_pool
-from ..utils import flops as _flops
 from ._builder import build_model
 from ._checkpoint import check_state_dict, remap_keys, unwrap_state_dict
 
-__all__ = ['LITv2', 'HiLoAttention', 'DeformConv2d', 'count_macs_with_deform', 'deform_conv2d_flop']
+__all__ = ['LITv2', 'HiLoAttention', 'DeformConv2d']
 
 
 @register_notrace_function  # (FX autowraps only names without a leading underscore)
@@ -419,26 +417,6 @@ class LITv2(nn.Module):
 # misses the DTM convolutions. Counted like a dense conv of the same shape (one MAC per weight and output
 # position, as the paper's flops() counts it); the bilinear sampling (4 MACs per sampled value,
 # 4 * C_in * k^2 * H_out * W_out, i.e. 4 / C_out of the conv: 2.1 MMACs for LITv2-S at 224) is not counted.
-
-def deform_conv2d_flop(input_shape, weight_shape, offset_shape=None, *args, out_shape=None, **kwargs) -> int:
-    """FLOPs (2 per MAC, FlopCounterMode's unit) of one torchvision deform_conv2d call."""
-    batch, out_chs, out_h, out_w = out_shape
-    return 2 * batch * out_chs * out_h * out_w * math.prod(weight_shape[1:])
-
-
-@torch.no_grad()
-def count_macs_with_deform(model: nn.Module, input_size: Sequence[int] = (3, 224, 224)) -> float:
-    """``vizattn.utils.flops.count_macs`` plus the deformable convolutions (MACs per image)."""
-    was_training = model.training
-    model.eval()
-    x = torch.randn(1, *input_size)
-    mapping = dict(getattr(_flops, 'CUSTOM_FLOPS', {}))  # count_macs' own additions (the CPU SDPA kernel)
-    mapping[torch.ops.torchvision.deform_conv2d] = deform_conv2d_flop
-    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
-        model(x)
-    model.train(was_training)
-    return counter.get_total_flops() / 2
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Checkpoints

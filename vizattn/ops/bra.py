@@ -5,8 +5,10 @@ its tokens attend to the tokens of those regions only. Backends (``_backend``): 
 chunk of query regions + SDPA, recomputed in backward, so K/V are never copied ``topk`` times at once),
 ``flex`` (FlexAttention with a block mask of the routed regions) and ``triton`` (kernels/, on CUDA).
 """
+import importlib.util
 import math
-from typing import Optional, Tuple
+import os
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -185,5 +187,15 @@ def _bra_flex(qs, ks, vs, idx, token_valid, num_heads: int, scale: float):
     return out.transpose(1, 2).reshape(B, R, T, c_v)
 
 
+def _bra_triton(qs, ks, vs, idx, token_valid, num_heads: int, scale: float):
+    if not qs.is_cuda and os.environ.get('TRITON_INTERPRET') != '1':
+        raise RuntimeError("the triton BRA backend needs CUDA tensors (or TRITON_INTERPRET=1 for CPU debugging); "
+                           "use backend='reference' on CPU")
+    from vizattn.kernels.bra import bra_attention
+    return bra_attention(qs, ks, vs, idx, token_valid, num_heads, scale)
+
+
 register_backend('bra', 'reference', _bra_reference)
 register_backend('bra', 'flex', _bra_flex)
+if importlib.util.find_spec('triton') is not None:
+    register_backend('bra', 'triton', _bra_triton)
