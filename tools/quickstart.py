@@ -30,10 +30,10 @@ def evaluate(model, images, labels, batch_size=64):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', default='biformer_t')
-    p.add_argument('--steps', type=int, default=60)
+    p.add_argument('--steps', type=int, default=120)
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--img-size', type=int, default=64)
-    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--work-dir', default='work_dirs/quickstart')
     args = p.parse_args()
     torch.manual_seed(0)
