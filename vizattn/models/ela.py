@@ -122,6 +122,12 @@ class ELAResNet(ResNet):
             x = self.layer4(x)
         return x
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # defined here (not inherited from timm) so that FX tracing, which wraps the notrace functions found in
+        # the globals of the root forward's module, wraps check_input
+        x = self.forward_features(x)
+        return self.forward_head(x)
+
     def forward_intermediates(
             self,
             x: torch.Tensor,
@@ -183,6 +189,12 @@ class ELAMobileNetV2(EfficientNet):
         x = self.conv_head(x)
         x = self.bn2(x)
         return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # defined here (not inherited from timm) so that FX tracing, which wraps the notrace functions found in
+        # the globals of the root forward's module, wraps check_input
+        x = self.forward_features(x)
+        return self.forward_head(x)
 
     def forward_intermediates(
             self,
