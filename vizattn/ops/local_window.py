@@ -165,40 +165,61 @@ def pool_tokens(x: torch.Tensor, grid: Tuple[int, int], factor: int, weight: Opt
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Reference backend: query tiles of th x tw tokens; each tile attends to the kh x kw rectangle of keys that
-# its windows touch (clamped inside the grid), under a mask of the exact neighbourhood, plus the global and
-# pooled keys. Per query that is (th + 2 ry) x (tw + 2 rx) keys at most: linear in H*W for a fixed radius.
+# Reference backend: query tiles of th x tw tokens; each tile attends to the kh x kw rectangle of grid keys
+# that its windows touch (clamped inside the grid), plus the global and pooled keys, under an additive mask of
+# the exact neighbourhood, in one SDPA call over all tiles. Per query that is (th + 2 ry) x (tw + 2 rx) keys
+# at most: linear in H*W for a fixed radius. The plan (key indices and mask) is shared by all blocks.
+
+_PLANS = {}
 
 
 def _tile(reach: int, size: int) -> int:
-    # Larger tiles give bigger matmuls but more masked-out pairs: (t + 2r)^2 keys per query; t ~ r + 4 keeps
-    # that under ~3x the square window while tiles stay large enough for efficient SDPA calls.
+    """Query tile side: larger tiles mean bigger matmuls but more masked pairs ((t + 2r)^2 keys per query)."""
     return min(size, max(reach + 4, 8))
 
 
-def _tiles(q_grid: torch.Tensor, window: LocalWindow):
-    """Index plan for the reference backend: tile sizes, key-rectangle rows/cols per tile, the mask."""
-    H, W = window.height, window.width
+def _plan(window: LocalWindow, num_pooled: int, device: torch.device, dtype: torch.dtype):
+    """Tile sizes, the key token index of each tile (nt, Tk) and the additive mask (1, nt, th*tw, Tk)."""
+    G, H, W = window.num_global, window.height, window.width
+    n = G + H * W
     ry, rx = window.reach()
     th, tw = _tile(ry, H), _tile(rx, W)
     nty, ntx = -(-H // th), -(-W // tw)
     kh, kw = min(th + 2 * ry, H), min(tw + 2 * rx, W)
-    dev = q_grid.device
-    ty, tx = torch.arange(nty, device=dev), torch.arange(ntx, device=dev)
-    start_y = (ty * th - ry).clamp(0, H - kh)  # (nty,) first key row of each tile's rectangle
-    start_x = (tx * tw - rx).clamp(0, W - kw)
-    rows = start_y[:, None] + torch.arange(kh, device=dev)  # (nty, kh)
-    cols = start_x[:, None] + torch.arange(kw, device=dev)  # (ntx, kw)
-    q_rows = ty[:, None] * th + torch.arange(th, device=dev)  # (nty, th), may run past H (padding)
-    q_cols = tx[:, None] * tw + torch.arange(tw, device=dev)
-    # mask (nty, ntx, th, tw, kh, kw) from the key - query offsets
-    dy = rows[:, None, None, None, :, None] - q_rows[:, None, :, None, None, None]  # (nty, 1, th, 1, kh, 1)
-    dx = cols[None, :, None, None, None, :] - q_cols[None, :, None, :, None, None]  # (1, ntx, 1, tw, 1, kw)
-    mask = within(dy, dx, window.radius, window.shape)
+    if nty * ntx * th * tw * kh * kw > 0.6 * (H * W) ** 2:  # small grid for the radius: one masked tile
+        th, tw, nty, ntx, kh, kw = H, W, 1, 1, H, W
+    ty, tx = torch.arange(nty, device=device), torch.arange(ntx, device=device)
+    rows = (ty * th - ry).clamp(0, H - kh)[:, None] + torch.arange(kh, device=device)  # (nty, kh) key rows
+    cols = (tx * tw - rx).clamp(0, W - kw)[:, None] + torch.arange(kw, device=device)  # (ntx, kw) key cols
+    q_rows = ty[:, None] * th + torch.arange(th, device=device)  # (nty, th), may run past H (padding)
+    q_cols = tx[:, None] * tw + torch.arange(tw, device=device)
+    # grid mask (nty, ntx, th, tw, kh, kw) from the key - query offsets
+    dy = rows[:, None, None, None, :, None] - q_rows[:, None, :, None, None, None]
+    dx = cols[None, :, None, None, None, :] - q_cols[None, :, None, :, None, None]
     q_valid = (q_rows < H)[:, None, :, None, None, None] & (q_cols < W)[None, :, None, :, None, None]
-    mask = mask | ~q_valid  # padded queries see their whole rectangle: finite rows, discarded afterwards
-    mask = mask.reshape(nty * ntx, th * tw, kh * kw)
-    return th, tw, nty, ntx, kh, kw, rows, cols, mask
+    # padded queries see their whole rectangle: finite rows, discarded afterwards
+    allowed = within(dy, dx, window.radius, window.shape) | ~q_valid
+    nt, tq = nty * ntx, th * tw
+    allowed = allowed.reshape(nt, tq, kh * kw)
+    grid_idx = G + rows[:, None, :, None] * W + cols[None, :, None, :]  # (nty, ntx, kh, kw)
+    idx = [grid_idx.reshape(nt, kh * kw)]
+    if G or num_pooled:  # global and pooled keys: seen by every grid query
+        extra = torch.cat([torch.arange(G, device=device), torch.arange(n, n + num_pooled, device=device)])
+        idx.append(extra[None].expand(nt, -1))
+        allowed = torch.cat([allowed, allowed.new_ones(nt, tq, G + num_pooled)], 2)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float('-inf'))
+    return th, tw, nty, ntx, torch.cat(idx, 1), mask[None]
+
+
+def _cached_plan(window: LocalWindow, num_pooled: int, device: torch.device, dtype: torch.dtype):
+    if torch.compiler.is_compiling() or device.type == 'meta':
+        return _plan(window, num_pooled, device, dtype)
+    key = (window, num_pooled, str(device), dtype)
+    if key not in _PLANS:
+        if len(_PLANS) >= 32:
+            _PLANS.clear()
+        _PLANS[key] = _plan(window, num_pooled, device, dtype)
+    return _PLANS[key]
 
 
 def _local_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_pooled: Optional[torch.Tensor],
@@ -206,38 +227,27 @@ def _local_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_pooled
     B, heads, n, d = q.shape
     dv = v.shape[-1]
     G, H, W = window.num_global, window.height, window.width
-    qg = q[:, :, G:].reshape(B * heads, H, W, d)
-    kg = k[:, :, G:].reshape(B * heads, H, W, d)
-    vg = v[:, :, G:].reshape(B * heads, H, W, dv)
-    th, tw, nty, ntx, kh, kw, rows, cols, mask = _tiles(qg, window)
-    nt = nty * ntx
-    # queries: pad to whole tiles, (BH, nt, th*tw, d)
-    qt = F.pad(qg, (0, 0, 0, ntx * tw - W, 0, nty * th - H))
-    qt = qt.reshape(B * heads, nty, th, ntx, tw, d).permute(0, 1, 3, 2, 4, 5).reshape(B * heads, nt, th * tw, d)
-    # keys/values: the rectangle of each tile, gathered once, (BH, nt, kh*kw, d)
-    ridx, cidx = rows[:, None, :, None], cols[None, :, None, :]  # broadcast to (nty, ntx, kh, kw)
-    kt = kg[:, ridx, cidx].reshape(B * heads, nt, kh * kw, d)
-    vt = vg[:, ridx, cidx].reshape(B * heads, nt, kh * kw, dv)
-    extra_k, extra_v = [], []
-    if G:
-        extra_k.append(k[:, :, :G].reshape(B * heads, 1, G, d))
-        extra_v.append(v[:, :, :G].reshape(B * heads, 1, G, dv))
+    num_pooled = 0
     if k_pooled is not None and v_pooled is not None:
-        p = k_pooled.shape[2]
-        extra_k.append(k_pooled.to(q.dtype).reshape(B * heads, 1, p, d))
-        extra_v.append(v_pooled.to(v.dtype).reshape(B * heads, 1, p, dv))
-    if extra_k:
-        ek, ev = torch.cat(extra_k, 2), torch.cat(extra_v, 2)
-        kt = torch.cat([kt, ek.expand(-1, nt, -1, -1)], 2)
-        vt = torch.cat([vt, ev.expand(-1, nt, -1, -1)], 2)
-        mask = torch.cat([mask, mask.new_ones(nt, th * tw, ek.shape[2])], 2)
-    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, scale=scale)  # (BH, nt, th*tw, dv)
+        num_pooled = k_pooled.shape[2]
+        k = torch.cat([k, k_pooled.to(k.dtype)], 2)
+        v = torch.cat([v, v_pooled.to(v.dtype)], 2)
+    th, tw, nty, ntx, idx, mask = _cached_plan(window, num_pooled, q.device, q.dtype)
+    nt = nty * ntx
+    # queries: grid padded to whole tiles, (B*heads, nt, th*tw, d)
+    qt = q[:, :, G:].reshape(B * heads, H, W, d)
+    qt = F.pad(qt, (0, 0, 0, ntx * tw - W, 0, nty * th - H))
+    qt = qt.reshape(B * heads, nty, th, ntx, tw, d).permute(0, 1, 3, 2, 4, 5).reshape(B * heads, nt, th * tw, d)
+    # keys/values of each tile, gathered once: (B*heads, nt, Tk, d)
+    kt = k.reshape(B * heads, -1, d)[:, idx]
+    vt = v.reshape(B * heads, -1, dv)[:, idx]
+    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, scale=scale)  # (B*heads, nt, th*tw, dv)
     out = out.reshape(B * heads, nty, ntx, th, tw, dv).permute(0, 1, 3, 2, 4, 5)
     out = out.reshape(B * heads, nty * th, ntx * tw, dv)[:, :H, :W].reshape(B, heads, H * W, dv)
     if not G:
         return out
     # global queries: every global and grid key (not the pooled ones)
-    og = F.scaled_dot_product_attention(q[:, :, :G], k, v, scale=scale)
+    og = F.scaled_dot_product_attention(q[:, :, :G], k[:, :, :n], v[:, :, :n], scale=scale)
     return torch.cat([og, out], 2)
 
 
