@@ -104,6 +104,19 @@ def run_case(case):
                 peak_mb=_peak_mb(case['device']) - base)
 
 
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def _run_child(case):
+    proc = subprocess.run([sys.executable, __file__, '--_case', json.dumps(case)], capture_output=True, text=True)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
+    if proc.returncode or not line:
+        return dict(case, error=(proc.stderr.strip().splitlines() or ['failed'])[-1])
+    return json.loads(line[-1][7:])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', help='a vizattn/timm model name')
@@ -117,7 +130,8 @@ def main():
     p.add_argument('--official', help='path of a rayleizhu/BiFormer checkout to measure side by side')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
-    p.add_argument('--iters', type=int, default=5)
+    p.add_argument('--iters', type=int, default=5, help='timed passes per process (after one warm-up)')
+    p.add_argument('--repeats', type=int, default=3, help='processes per case, alternating implementations')
     p.add_argument('--json', help='write the results here')
     p.add_argument('--_case', help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -136,15 +150,19 @@ def main():
     results = []
     for target in targets:
         for mode in args.modes.split(','):
-            for impl, backend in impls:
-                case = dict(common, **target, mode=mode, impl=impl, backend=backend)
-                proc = subprocess.run([sys.executable, __file__, '--_case', json.dumps(case)],
-                                      capture_output=True, text=True)
-                line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
-                if proc.returncode or not line:
-                    res = dict(case, error=(proc.stderr.strip().splitlines() or ['failed'])[-1])
-                else:
-                    res = json.loads(line[-1][7:])
+            # Implementations alternate, one fresh process per repeat, so that a load change on a shared
+            # machine hits them alike; each figure is the median over repeats.
+            runs = {impl: [] for impl in impls}
+            for _ in range(args.repeats):
+                for impl, backend in impls:
+                    case = dict(common, **target, mode=mode, impl=impl, backend=backend)
+                    runs[(impl, backend)].append(_run_child(case))
+            for (impl, backend), rs in runs.items():
+                ok = [r for r in rs if 'error' not in r]
+                res = rs[-1] if not ok else dict(ok[0], seconds=_median([r['seconds'] for r in ok]),
+                                                 peak_mb=_median([r['peak_mb'] for r in ok]), repeats=len(ok))
+                if ok:
+                    res['items_per_s'] = res['batch_size'] / res['seconds']
                 results.append(res)
                 what = target.get('model') or f"bra stage {target['stage']}"
                 label = impl + (f'[{backend}]' if backend else '')
