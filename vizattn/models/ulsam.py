@@ -154,7 +154,7 @@ class ULSAMMobileNet(EfficientNet):
         self.arch = arch
         self.ulsam_groups = ulsam_groups
         placements = PAPER_PLACEMENTS[arch] if ulsam_blocks is None else ulsam_blocks
-        self.ulsam_blocks: List[Tuple[int, int]] = []
+        replaced = []
         for pos in placements:
             s, b = int(pos[0]), int(pos[1])
             if not (0 <= s < len(self.blocks) and 0 <= b < len(self.blocks[s])):
@@ -165,7 +165,8 @@ class ULSAMMobileNet(EfficientNet):
                     f'ulsam_blocks: block ({s}, {b}) maps {cin} -> {cout} channels with stride {stride}; ULSAM can '
                     f'only replace a block that keeps its input shape')
             self.blocks[s][b] = ULSAM(cout, ulsam_groups, bn_momentum=ulsam_bn_momentum, **dd)
-            self.ulsam_blocks.append((s, b))
+            replaced.append((s, b))
+        self.ulsam_blocks = replaced  # (stage, block) of each ULSAM
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = check_input(x, self.in_chans, 1)
@@ -178,6 +179,12 @@ class ULSAMMobileNet(EfficientNet):
         x = self.conv_head(x)
         x = self.bn2(x)
         return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # defined here (not inherited from timm) so that FX tracing, which wraps the notrace functions found in
+        # the globals of the root forward's module, wraps check_input
+        x = self.forward_features(x)
+        return self.forward_head(x)
 
     def forward_intermediates(
             self,
