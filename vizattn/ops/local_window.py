@@ -15,7 +15,7 @@ Offsets are in tokens, ``radius`` may be any positive number (``float('inf')`` i
 Backends (``_backend``): ``reference`` (query tiles attend, through SDPA, to the rectangle of keys their windows
 touch, so cost and memory grow linearly with the number of tokens for a fixed radius), ``flex`` (FlexAttention
 with the neighbourhood as ``mask_mod``; torch 2.14 has no FlexAttention backward on CPU) and ``triton``
-(kernels/, registered on import there).
+(``kernels/local_window.py``, CUDA; the automatic choice there).
 
 A backend is ``fn(q, k, v, k_pooled, v_pooled, window, scale) -> out`` with
 ``q, k: (B, heads, num_global + H*W, D)``, ``v: (B, heads, num_global + H*W, Dv)``, ``k_pooled``/``v_pooled``
@@ -23,7 +23,9 @@ A backend is ``fn(q, k, v, k_pooled, v_pooled, window, scale) -> out`` with
 ``scale`` the softmax scale; it returns ``(B, heads, num_global + H*W, Dv)`` in the dtype of ``q``.
 Inputs are validated by :func:`local_window_attn` before a backend is called.
 """
+import importlib.util
 import math
+import os
 from typing import List, NamedTuple, Optional, Tuple
 
 import torch
@@ -307,5 +309,16 @@ def _local_flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_pooled: Opt
     return fn(q, k, v, block_mask=block_mask, scale=scale)
 
 
+def _local_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_pooled: Optional[torch.Tensor],
+                  v_pooled: Optional[torch.Tensor], window: LocalWindow, scale: float) -> torch.Tensor:
+    if not q.is_cuda and os.environ.get('TRITON_INTERPRET') != '1':
+        raise RuntimeError("the triton local_window backend needs CUDA tensors (or TRITON_INTERPRET=1 for CPU "
+                           "debugging); use backend='reference' on CPU")
+    from vizattn.kernels.local_window import local_window_attention
+    return local_window_attention(q, k, v, k_pooled, v_pooled, window, scale)
+
+
 register_backend('local_window', 'reference', _local_reference)
 register_backend('local_window', 'flex', _local_flex)
+if importlib.util.find_spec('triton') is not None:
+    register_backend('local_window', 'triton', _local_triton)
