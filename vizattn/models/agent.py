@@ -44,7 +44,7 @@ from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint, checkpoint_seq
 
 from ..layers import check_input, pad_to_multiple
-from ..ops.agent import agent_attention, agent_attention_reference
+from ..ops.agent import agent_attention
 from ._builder import build_model
 from ._checkpoint import CheckpointError, check_state_dict, remap_keys, unwrap_state_dict
 
@@ -124,8 +124,8 @@ def _replace_param(module: nn.Module, name: str, value: torch.Tensor):
     setattr(module, name, nn.Parameter(value.detach().clone(), requires_grad=old.requires_grad))
 
 
-@register_notrace_function
-def _pad_nchw(x: torch.Tensor, multiple: int) -> torch.Tensor:
+@register_notrace_function  # FX autowraps only names without a leading underscore
+def pad_nchw(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad an NCHW map at the bottom/right to a multiple of ``multiple``."""
     return pad_to_multiple(x, [multiple, multiple], [2, 3])
 
@@ -152,9 +152,10 @@ class AgentAttention(nn.Module):
     ``aw_bias`` (heads, n, W0) [(1, heads, n, 1, W0)], ``ha_bias`` (heads, H0, n) [(1, heads, H0, 1, n)],
     ``wa_bias`` (heads, W0, n) [(1, heads, 1, W0, n)]; ``checkpoint_filter_fn`` squeezes the official ones.
     """
+    split_kv = False  # one qkv linear; AgentAttentionSplitKV: q and kv
 
     def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size, qkv_bias: bool = True,
-                 split_kv: bool = False, num_prefix_tokens: int = 0, proj_drop: float = 0.,
+                 num_prefix_tokens: int = 0, proj_drop: float = 0.,
                  attn_backend: Optional[str] = None, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
@@ -167,10 +168,9 @@ class AgentAttention(nn.Module):
         self.agent_num = agent_num
         self.pool_size = pool
         self.scale = (dim // num_heads) ** -0.5
-        self.split_kv = split_kv
         self.num_prefix_tokens = num_prefix_tokens
         self.attn_backend = attn_backend
-        if split_kv:
+        if self.split_kv:  # Agent-PVT: separate q and kv linears (AgentAttentionSplitKV)
             self.q = nn.Linear(dim, dim, bias=qkv_bias, **dd)
             self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias, **dd)
         else:
@@ -188,6 +188,9 @@ class AgentAttention(nn.Module):
         if num_prefix_tokens:
             self.ac_bias = nn.Parameter(torch.zeros(1, num_heads, agent_num, 1, **dd))
             self.ca_bias = nn.Parameter(torch.zeros(1, num_heads, 1, agent_num, **dd))
+        else:
+            self.ac_bias = None
+            self.ca_bias = None
         for p in self.bias_params():
             trunc_normal_(p, std=.02)
 
@@ -205,27 +208,25 @@ class AgentAttention(nn.Module):
                 size = H if 'h' in name.split('_')[0] else W  # ah/ha: rows, aw/wa: columns
                 _replace_param(self, name, _resize_dim(getattr(self, name), size, dim))
 
+    def _project(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, C).unbind(2)
+        return q, k, v
+
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         """x: (B, prefix + H*W, C) -> same shape."""
         B, N, C = x.shape
         P = self.num_prefix_tokens
-        if self.split_kv:
-            q = self.q(x)
-            k, v = self.kv(x).reshape(B, N, 2, C).unbind(2)
-        else:
-            q, k, v = self.qkv(x).reshape(B, N, 3, C).unbind(2)
+        q, k, v = self._project(x)
         q_map = q[:, P:].reshape(B, H, W, C).permute(0, 3, 1, 2)
         agents = F.adaptive_avg_pool2d(q_map, self.pool_size).reshape(B, C, -1).transpose(1, 2)
         agent_bias, query_bias = agent_position_biases(
             self.an_bias, self.na_bias, self.ah_bias, self.aw_bias, self.ha_bias, self.wa_bias, H, W)
-        if P:
+        if self.ac_bias is not None and self.ca_bias is not None:
             agent_bias = torch.cat([self.ac_bias, agent_bias], dim=-1)
             query_bias = torch.cat([self.ca_bias, query_bias], dim=-2)
-        if torch.jit.is_scripting():
-            out = agent_attention_reference(q, k, v, agents, self.num_heads, self.scale, agent_bias, query_bias)
-        else:
-            out = agent_attention(q, k, v, agents, self.num_heads, self.scale, agent_bias, query_bias,
-                                  backend=self.attn_backend)
+        out = agent_attention(q, k, v, agents, self.num_heads, self.scale, agent_bias, query_bias,
+                              backend=self.attn_backend)
         v_map = v[:, P:].reshape(B, H, W, C).permute(0, 3, 1, 2)
         local = self.dwc(v_map).permute(0, 2, 3, 1).reshape(B, H * W, C)
         if P:
@@ -233,6 +234,17 @@ class AgentAttention(nn.Module):
         else:
             out = out + local
         return self.proj_drop(self.proj(out))
+
+
+class AgentAttentionSplitKV(AgentAttention):
+    """Agent-PVT's agent attention: ``q`` and ``kv`` linears instead of one ``qkv``."""
+
+    split_kv = True
+
+    def _project(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, N, C = x.shape
+        k, v = self.kv(x).reshape(B, N, 2, C).unbind(2)
+        return self.q(x), k, v
 
 
 class AgentBlock(nn.Module):
@@ -244,8 +256,9 @@ class AgentBlock(nn.Module):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
-        self.attn = AgentAttention(dim, num_heads, agent_num, feat_size, qkv_bias=qkv_bias, split_kv=split_kv,
-                                   proj_drop=proj_drop, attn_backend=attn_backend, **dd)
+        attn_cls = AgentAttentionSplitKV if split_kv else AgentAttention
+        self.attn = attn_cls(dim, num_heads, agent_num, feat_size, qkv_bias=qkv_bias, proj_drop=proj_drop,
+                             attn_backend=attn_backend, **dd)
         self.drop_path1 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=proj_drop, **dd)
@@ -432,7 +445,7 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps, device=device, dtype=dtype) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.proj(_pad_nchw(x, self.patch_size))
+        x = self.proj(pad_nchw(x, self.patch_size))
         return self.norm(x.permute(0, 2, 3, 1))
 
 
@@ -738,9 +751,9 @@ class AgentPyramidVisionTransformer(nn.Module):
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> Dict:
         return dict(
-            stem=r'^stages\.0\.(patch_embed|pos_embed)',
+            stem=r'^stages\.0\.(?:patch_embed|pos_embed)',
             blocks=r'^stages\.(\d+)' if coarse else [
-                (r'^stages\.(\d+)\.(patch_embed|pos_embed)', (0,)),
+                (r'^stages\.(\d+)\.(?:patch_embed|pos_embed)', (0,)),
                 (r'^stages\.(\d+)\.blocks\.(\d+)', None),
             ])
 
@@ -835,8 +848,8 @@ class DeiTBlock(nn.Module):
     """Pre-norm ViT block on (B, 1 + H*W, C) tokens, agent attention (class token as a prefix) or plain MHSA."""
 
     def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size, mlp_ratio: float = 4.,
-                 qkv_bias: bool = True, proj_drop: float = 0., drop_path: float = 0., attn_backend: Optional[str] = None,
-                 device=None, dtype=None):
+                 qkv_bias: bool = True, proj_drop: float = 0., drop_path: float = 0.,
+                 attn_backend: Optional[str] = None, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6, **dd)

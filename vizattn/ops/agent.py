@@ -15,8 +15,8 @@ Backends (``_backend``, op name ``'agent'``):
   the device has them; no materialised attention on GPU);
 * ``math``: explicit matmul + softmax, exactly the official formulation, for checks.
 
-``agent_attention_reference`` is the same as the ``reference`` backend with the head split included, written to be
-TorchScript-compatible (models call it when scripted, where the backend registry cannot be used).
+``agent_attention`` is TorchScript-compatible: when scripted it always runs the reference (the backend registry
+is Python).
 """
 from typing import Optional
 
@@ -26,7 +26,7 @@ from timm.layers import register_notrace_function
 
 from ._backend import register_backend, select_backend
 
-__all__ = ['agent_attention', 'agent_attention_reference']
+__all__ = ['agent_attention']
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -66,18 +66,17 @@ def _agent_math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, a: torch.Tens
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, agent_tokens: torch.Tensor, num_heads: int):
+    shapes = '{}, {}, {}, {}'.format(list(q.shape), list(k.shape), list(v.shape), list(agent_tokens.shape))
     if q.dim() != 3 or k.dim() != 3 or v.dim() != 3 or agent_tokens.dim() != 3:
-        raise ValueError(f'agent_attention expects (B, N, C) q, k, v and (B, n, C) agent tokens; got '
-                         f'{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}, {tuple(agent_tokens.shape)}')
-    B, _, C = q.shape
+        raise ValueError('agent_attention expects (B, N, C) q, k, v and (B, n, C) agent tokens; got ' + shapes)
+    B, C = q.shape[0], q.shape[2]
     if k.shape[0] != B or v.shape[0] != B or agent_tokens.shape[0] != B:
-        raise ValueError('agent_attention: q, k, v and agent tokens must share the batch size')
+        raise ValueError('agent_attention: q, k, v and agent tokens must share the batch size; got ' + shapes)
     if k.shape[2] != C or agent_tokens.shape[2] != C or k.shape[1] != v.shape[1]:
-        raise ValueError(f'agent_attention: q, k and agent tokens need the same channels and k, v the same '
-                         f'length; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}, '
-                         f'{tuple(agent_tokens.shape)}')
-    if C % num_heads or v.shape[2] % num_heads:
-        raise ValueError(f'num_heads={num_heads} must divide C_qk={C} and C_v={v.shape[2]}')
+        raise ValueError('agent_attention: q, k and agent tokens need the same channels and k, v the same '
+                         'length; got ' + shapes)
+    if C % num_heads != 0 or v.shape[2] % num_heads != 0:
+        raise ValueError('num_heads={} must divide C_qk={} and C_v={}'.format(num_heads, C, v.shape[2]))
 
 
 @register_notrace_function
@@ -98,19 +97,13 @@ def agent_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, agent_tok
         (B, N_q, C_v).
     """
     _check(q, k, v, agent_tokens, num_heads)
-    scale = (q.shape[-1] // num_heads) ** -0.5 if scale is None else scale
-    attend = select_backend('agent', backend, q.device)
-    out = attend(_split_heads(q, num_heads), _split_heads(k, num_heads), _split_heads(v, num_heads),
-                 _split_heads(agent_tokens, num_heads), agent_bias, query_bias, scale)
-    return _merge_heads(out)
-
-
-def agent_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, agent_tokens: torch.Tensor,
-                              num_heads: int, scale: float, agent_bias: Optional[torch.Tensor] = None,
-                              query_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``agent_attention`` with the reference backend, TorchScript-compatible (no backend registry, no checks)."""
-    out = _agent_sdpa(_split_heads(q, num_heads), _split_heads(k, num_heads), _split_heads(v, num_heads),
-                      _split_heads(agent_tokens, num_heads), agent_bias, query_bias, scale)
+    s = float(q.shape[-1] // num_heads) ** -0.5 if scale is None else scale
+    qh, kh, vh = _split_heads(q, num_heads), _split_heads(k, num_heads), _split_heads(v, num_heads)
+    ah = _split_heads(agent_tokens, num_heads)
+    if torch.jit.is_scripting():
+        out = _agent_sdpa(qh, kh, vh, ah, agent_bias, query_bias, s)
+    else:
+        out = select_backend('agent', backend, q.device)(qh, kh, vh, ah, agent_bias, query_bias, s)
     return _merge_heads(out)
 
 
