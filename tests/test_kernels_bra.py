@@ -1,6 +1,6 @@
 """The Triton BRA kernel against the reference backend, forward and every gradient.
 
-Without CUDA this runs under TRITON_INTERPRET=1 (tests/conftest.py). The interpreter's bf16 dot is broken
+Without CUDA this runs under TRITON_INTERPRET=1 (tests/__init__.py). The interpreter's bf16 dot is broken
 (it computes in numpy without bf16 support), so bf16 is only tested on a GPU; fp32 and fp16 always.
 """
 import os

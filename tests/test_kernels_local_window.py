@@ -1,6 +1,6 @@
 """The Triton local-window kernel against the reference backend, forward and every gradient.
 
-Without CUDA this runs under TRITON_INTERPRET=1 (tests/conftest.py); the interpreter's bf16 dot is broken, so
+Without CUDA this runs under TRITON_INTERPRET=1 (tests/__init__.py); the interpreter's bf16 dot is broken, so
 bf16 is tested only on a GPU.
 """
 import math
