@@ -12,13 +12,14 @@ from safetensors.torch import save_file
 
 from tests.synthetic import fixed_input, synthetic_tensor
 from vizattn.models._checkpoint import CheckpointError
-from vizattn.models.agent import WindowAttention, agent_position_biases
+from vizattn.models.agent import CSWinLePEBranch, WindowAttention, agent_position_biases
 from vizattn.ops._backend import available_backends
 from vizattn.ops.agent import agent_attention
 from vizattn.utils import count_macs, count_params
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'agent')
-PARITY = ['agent_swin_t', 'agent_swin_t_aamb2_288', 'agent_pvt_t', 'agent_deit_t', 'agent_deit_t_l4a81']
+PARITY = ['agent_swin_t', 'agent_swin_t_aamb2_288', 'agent_pvt_t', 'agent_deit_t', 'agent_deit_t_l4a81',
+          'agent_cswin_t']
 
 # agent_transformer/README.md: params (M), GFLOPs at the tag's resolution. Swin params are given to the integer.
 # Our counts equal the official code's (instantiated): e.g. Agent-DeiT-S is 22.647M there too (README: 22.7M).
@@ -29,6 +30,8 @@ PAPER = {
     'agent_pvt_m.in1k_256': (36.1, 9.2), 'agent_pvt_l': (48.7, 10.4),
     'agent_deit_t': (6.0, 1.2), 'agent_deit_s': (22.7, 4.4), 'agent_deit_s.in1k_448': (23.1, 17.7),
     'agent_deit_b': (87.2, 17.6),
+    'agent_cswin_t': (21, 4.3), 'agent_cswin_s': (33, 6.8), 'agent_cswin_b': (73, 14.9),
+    'agent_cswin_b.in1k_384': (73, 46.3),
 }
 OURS = {  # exact counts (M params, GMACs), checked below against the paper's rounding
     'agent_swin_t': (28.903, 4.499), 'agent_swin_s': (49.667, 8.701), 'agent_swin_b': (88.095, 15.400),
@@ -37,8 +40,10 @@ OURS = {  # exact counts (M params, GMACs), checked below against the paper's ro
     'agent_pvt_m.in1k_256': (36.084, 9.142), 'agent_pvt_l': (48.738, 10.339),
     'agent_deit_t': (6.016, 1.168), 'agent_deit_s': (22.647, 4.427), 'agent_deit_s.in1k_448': (23.070, 17.642),
     'agent_deit_b': (87.205, 17.527),
+    'agent_cswin_t': (20.459, 4.292), 'agent_cswin_s': (32.814, 6.744), 'agent_cswin_b': (73.250, 14.870),
+    'agent_cswin_b.in1k_384': (73.328, 46.177),
 }
-TINY = ['agent_swin_t', 'agent_pvt_t', 'agent_deit_t']
+TINY = ['agent_swin_t', 'agent_pvt_t', 'agent_deit_t', 'agent_cswin_t']
 
 
 def _fixture(name):
@@ -114,7 +119,7 @@ def test_parity_with_official(name, official_files):
         assert _rel(got.mean((2, 3)), want) <= 1e-5
 
 
-@pytest.mark.parametrize('name', ['agent_swin_t', 'agent_pvt_t', 'agent_deit_t'])
+@pytest.mark.parametrize('name', ['agent_swin_t', 'agent_pvt_t', 'agent_deit_t', 'agent_cswin_t'])
 def test_original_checkpoint_adapts_head_chans_and_features(name, official_files):
     m = _load(official_files[name], name, num_classes=5, in_chans=1)
     assert m(torch.randn(1, 1, 64, 80)).shape == (1, 5)
@@ -125,7 +130,8 @@ def test_original_checkpoint_adapts_head_chans_and_features(name, official_files
         assert [tuple(o.shape[1:]) for o in outs] == [(192, 6, 8)] * 3
     else:
         assert feats.feature_info.reduction() == [4, 8, 16, 32]
-        chs = [96, 192, 384, 768] if 'swin' in name else [64, 128, 320, 512]
+        chs = {'agent_swin_t': [96, 192, 384, 768], 'agent_pvt_t': [64, 128, 320, 512],
+               'agent_cswin_t': [64, 128, 256, 512]}[name]
         assert [o.shape[1] for o in outs] == chs
         assert [tuple(o.shape[2:]) for o in outs] == [(24, 32), (12, 16), (6, 8), (3, 4)]
 
@@ -201,17 +207,27 @@ def test_224_checkpoint_into_higher_resolution(official_files):
 # ---------------------------------------------------------------------------------------------------------------
 # Paper numbers
 
-@pytest.mark.parametrize('name', list(PAPER))  # ~1 s each with one thread, the 384 one included
-def test_params_and_flops_match_paper(name):
+@pytest.mark.parametrize('name', list(PAPER))
+def test_params_match_paper(name):
+    params = count_params(timm.create_model(name, device='meta')) / 1e6  # meta: no init cost
+    assert abs(params - OURS[name][0]) < 5e-4
+    # README rounding: integers for (C)Swin, one decimal otherwise. Two README values are off by more than that,
+    # and the official code instantiates at our counts there too: DeiT-S 22.647M (README 22.7M), CSwin-T
+    # 20.459M (README 21M).
+    tol = {'agent_deit_s': 0.06, 'agent_cswin_t': 0.55}.get(name, 0.5 if 'swin' in name else 0.05)
+    assert abs(params - PAPER[name][0]) <= tol
+
+
+SMALL = {'agent_swin_t', 'agent_pvt_t', 'agent_pvt_s', 'agent_deit_t', 'agent_deit_s', 'agent_cswin_t'}
+
+
+@pytest.mark.parametrize('name', [n if n in SMALL else pytest.param(n, marks=pytest.mark.heavy) for n in PAPER])
+def test_flops_match_paper(name):
     model = timm.create_model(name)
-    size = model.pretrained_cfg['input_size']
-    params, macs = count_params(model) / 1e6, count_macs(model, size) / 1e9
-    ours_p, ours_f = OURS[name]
-    assert abs(params - ours_p) < 5e-4 and abs(macs - ours_f) < 5e-3
-    paper_p, paper_f = PAPER[name]
-    tol_p = 0.5 if 'swin' in name else (0.06 if name == 'agent_deit_s' else 0.05)
-    assert abs(params - paper_p) <= tol_p
-    assert abs(macs - paper_f) <= max(0.05, 0.01 * paper_f)  # the README rounds; a few are ~0.1G above ours
+    macs = count_macs(model, model.pretrained_cfg['input_size']) / 1e9
+    assert abs(macs - OURS[name][1]) < 5e-3
+    # the README rounds to 0.1G; a few README values are up to 0.8% above ours (see docs/models/agent.md)
+    assert abs(macs - PAPER[name][1]) <= max(0.05, 0.01 * PAPER[name][1])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,8 +249,10 @@ def test_set_input_size_equals_interpolation(name):
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         ref = model(x)
-        if 'swin' in name:
+        if name == 'agent_swin_t':
             model.set_input_size(256, window_size=model.window_size)  # keep the 'B' windows
+        elif name == 'agent_cswin_t':
+            model.set_input_size(256, split_size=model.split_size)  # keep the stripe widths
         else:
             model.set_input_size(256)
         out = model(x)
@@ -302,6 +320,27 @@ def test_window_attention_pads_and_masks(shift, size):
     x = torch.randn(1, *size, 32)
     with torch.no_grad():
         torch.testing.assert_close(attn(x), _brute_window_attention(attn, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('idx', [0, 1, -1])
+def test_cswin_stripes_pad_and_mask(idx):
+    """A partial last stripe (map not divisible by the stripe width) = that stripe run on its own."""
+    torch.manual_seed(0)
+    branch = CSWinLePEBranch(16, 2, split=4, idx=idx).eval()
+    q, k, v = (torch.randn(2, 10, 11, 16) for _ in range(3))
+    with torch.no_grad():
+        out = branch(q, k, v)
+        if idx == 0:  # stripes of 4 columns: 0-3, 4-7, 8-10
+            part = branch(q[:, :, 8:], k[:, :, 8:], v[:, :, 8:])
+            torch.testing.assert_close(out[:, :, 8:], part)
+        elif idx == 1:  # stripes of 4 rows: 0-3, 4-7, 8-9
+            part = branch(q[:, 8:], k[:, 8:], v[:, 8:])
+            torch.testing.assert_close(out[:, 8:], part)
+        else:  # the whole map: plain attention + LePE
+            heads = lambda t: t.reshape(2, 110, 2, 8).transpose(1, 2)  # noqa: E731
+            att = F.scaled_dot_product_attention(heads(q), heads(k), heads(v)).transpose(1, 2).reshape(2, 10, 11, 16)
+            ref = att + branch.get_v(v.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+            torch.testing.assert_close(out, ref)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ except ImportError:  # older timm: set_input_size works, the model's recorded in
     def update_model_input_size(model, img_size, **kwargs):
         pass
 
-__all__ = ['AgentSwinTransformer', 'AgentPyramidVisionTransformer', 'AgentVisionTransformer']
+__all__ = ['AgentSwinTransformer', 'AgentPyramidVisionTransformer', 'AgentVisionTransformer', 'AgentCSWinTransformer']
 
 _Size = Tuple[int, int]
 
@@ -142,20 +142,20 @@ def _stage_sizes(img_size: _Size, patch_size: int, num_stages: int) -> List[_Siz
 # ---------------------------------------------------------------------------------------------------------------
 # Agent attention module (all three backbones)
 
-class AgentAttention(nn.Module):
-    """Agent attention over an H x W token map (plus ``num_prefix_tokens`` leading tokens, DeiT's class token).
+class AgentCore(nn.Module):
+    """Agent tokens, agent position biases and the ``agent_attention`` call on projected q, k, v of an H x W map
+    (plus ``num_prefix_tokens`` leading tokens, DeiT's class token). Subclasses add the projections and the
+    depth-wise conv on V.
 
-    Params keep the official names: ``qkv`` (or ``q`` + ``kv`` for PVT), ``proj``, ``dwc``, ``an_bias, na_bias``
-    (heads, n, 7, 7), ``ac_bias`` (1, heads, n, 1) / ``ca_bias`` (1, heads, 1, n) with a class token, and the
-    row/column biases at the feature size ``feat_size`` without the official singleton dims (5-D params break
-    ``model.to(memory_format=torch.channels_last)``): ``ah_bias`` (heads, n, H0) [official (1, heads, n, H0, 1)],
-    ``aw_bias`` (heads, n, W0) [(1, heads, n, 1, W0)], ``ha_bias`` (heads, H0, n) [(1, heads, H0, 1, n)],
-    ``wa_bias`` (heads, W0, n) [(1, heads, 1, W0, n)]; ``checkpoint_filter_fn`` squeezes the official ones.
+    Bias params keep the official names: ``an_bias, na_bias`` (heads, n, 7, 7), ``ac_bias`` (1, heads, n, 1) /
+    ``ca_bias`` (1, heads, 1, n) with a class token, and the row/column biases at the feature size ``feat_size``
+    without the official singleton dims (5-D params break ``model.to(memory_format=torch.channels_last)``):
+    ``ah_bias`` (heads, n, H0) [official (1, heads, n, H0, 1)], ``aw_bias`` (heads, n, W0) [(1, heads, n, 1, W0)],
+    ``ha_bias`` (heads, H0, n) [(1, heads, H0, 1, n)], ``wa_bias`` (heads, W0, n) [(1, heads, 1, W0, n)];
+    ``checkpoint_filter_fn`` squeezes the official ones.
     """
-    split_kv = False  # one qkv linear; AgentAttentionSplitKV: q and kv
 
-    def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size, qkv_bias: bool = True,
-                 num_prefix_tokens: int = 0, proj_drop: float = 0.,
+    def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size, num_prefix_tokens: int = 0,
                  attn_backend: Optional[str] = None, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
@@ -170,14 +170,6 @@ class AgentAttention(nn.Module):
         self.scale = (dim // num_heads) ** -0.5
         self.num_prefix_tokens = num_prefix_tokens
         self.attn_backend = attn_backend
-        if self.split_kv:  # Agent-PVT: separate q and kv linears (AgentAttentionSplitKV)
-            self.q = nn.Linear(dim, dim, bias=qkv_bias, **dd)
-            self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias, **dd)
-        else:
-            self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias, **dd)
-        self.proj = nn.Linear(dim, dim, **dd)
-        self.proj_drop = nn.Dropout(proj_drop)
-        self.dwc = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, **dd)
         H, W = feat_size
         self.an_bias = nn.Parameter(torch.zeros(num_heads, agent_num, 7, 7, **dd))
         self.na_bias = nn.Parameter(torch.zeros(num_heads, agent_num, 7, 7, **dd))
@@ -208,6 +200,39 @@ class AgentAttention(nn.Module):
                 size = H if 'h' in name.split('_')[0] else W  # ah/ha: rows, aw/wa: columns
                 _replace_param(self, name, _resize_dim(getattr(self, name), size, dim))
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """q, k, v: (B, prefix + H*W, C) -> (B, prefix + H*W, C), without the local conv."""
+        B, N, C = q.shape
+        q_map = q[:, self.num_prefix_tokens:].reshape(B, H, W, C).permute(0, 3, 1, 2)
+        agents = F.adaptive_avg_pool2d(q_map, self.pool_size).reshape(B, C, -1).transpose(1, 2)
+        agent_bias, query_bias = agent_position_biases(
+            self.an_bias, self.na_bias, self.ah_bias, self.aw_bias, self.ha_bias, self.wa_bias, H, W)
+        if self.ac_bias is not None and self.ca_bias is not None:
+            agent_bias = torch.cat([self.ac_bias, agent_bias], dim=-1)
+            query_bias = torch.cat([self.ca_bias, query_bias], dim=-2)
+        return agent_attention(q, k, v, agents, self.num_heads, self.scale, agent_bias, query_bias,
+                               backend=self.attn_backend)
+
+
+class AgentAttention(AgentCore):
+    """Agent attention module: ``qkv`` (or ``q`` + ``kv`` for PVT) projection, agent attention, ``dwc`` (3x3
+    depth-wise conv on V) added to the output, ``proj``. Names as in the official code."""
+    split_kv = False  # one qkv linear; AgentAttentionSplitKV: q and kv
+
+    def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size, qkv_bias: bool = True,
+                 num_prefix_tokens: int = 0, proj_drop: float = 0.,
+                 attn_backend: Optional[str] = None, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__(dim, num_heads, agent_num, feat_size, num_prefix_tokens, attn_backend, **dd)
+        if self.split_kv:  # Agent-PVT: separate q and kv linears (AgentAttentionSplitKV)
+            self.q = nn.Linear(dim, dim, bias=qkv_bias, **dd)
+            self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias, **dd)
+        else:
+            self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.dwc = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, **dd)
+
     def _project(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, N, C = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, C).unbind(2)
@@ -218,15 +243,7 @@ class AgentAttention(nn.Module):
         B, N, C = x.shape
         P = self.num_prefix_tokens
         q, k, v = self._project(x)
-        q_map = q[:, P:].reshape(B, H, W, C).permute(0, 3, 1, 2)
-        agents = F.adaptive_avg_pool2d(q_map, self.pool_size).reshape(B, C, -1).transpose(1, 2)
-        agent_bias, query_bias = agent_position_biases(
-            self.an_bias, self.na_bias, self.ah_bias, self.aw_bias, self.ha_bias, self.wa_bias, H, W)
-        if self.ac_bias is not None and self.ca_bias is not None:
-            agent_bias = torch.cat([self.ac_bias, agent_bias], dim=-1)
-            query_bias = torch.cat([self.ca_bias, query_bias], dim=-2)
-        out = agent_attention(q, k, v, agents, self.num_heads, self.scale, agent_bias, query_bias,
-                              backend=self.attn_backend)
+        out = self.attend(q, k, v, H, W)
         v_map = v[:, P:].reshape(B, H, W, C).permute(0, 3, 1, 2)
         local = self.dwc(v_map).permute(0, 2, 3, 1).reshape(B, H * W, C)
         if P:
@@ -1027,6 +1044,320 @@ class AgentVisionTransformer(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Agent-CSWin
+
+class CSWinAgentBranch(AgentCore):
+    """Agent-CSWin 'A' branch: agent attention over the whole map (the released layouts set the agent split size
+    to the stage resolution), LePE ``get_v`` (3x3 depth-wise conv on V) added. q, k, v NHWC in, NHWC out."""
+
+    def __init__(self, dim: int, num_heads: int, agent_num: int, feat_size: _Size,
+                 attn_backend: Optional[str] = None, device=None, dtype=None):
+        super().__init__(dim, num_heads, agent_num, feat_size, attn_backend=attn_backend, device=device, dtype=dtype)
+        self.get_v = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, device=device, dtype=dtype)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = q.shape
+        out = self.attend(q.reshape(B, H * W, C), k.reshape(B, H * W, C), v.reshape(B, H * W, C), H, W)
+        lepe = self.get_v(v.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return out.reshape(B, H, W, C) + lepe
+
+
+@register_notrace_module  # shape-dependent stripes and padding: a leaf for FX
+class CSWinLePEBranch(nn.Module):
+    """CSWin stripe attention of one branch ('B' blocks): ``idx`` 0 = stripes of full height x ``split`` columns,
+    1 = ``split`` rows x full width, -1 = the whole map; LePE ``get_v`` (3x3 depth-wise conv of V inside each
+    stripe) added. Maps not divisible by the stripe are zero-padded and the padded keys masked."""
+
+    def __init__(self, dim: int, num_heads: int, split: int, idx: int, device=None, dtype=None):
+        super().__init__()
+        self.num_heads = num_heads
+        self.split = split
+        self.idx = idx
+        self.scale = (dim // num_heads) ** -0.5
+        self.get_v = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, device=device, dtype=dtype)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = q.shape
+        if self.idx == 0:
+            wh, ww = H, min(self.split, W)
+        elif self.idx == 1:
+            wh, ww = min(self.split, H), W
+        else:
+            wh, ww = H, W
+        pad_h, pad_w = (wh - H % wh) % wh, (ww - W % ww) % ww
+        mask: Optional[torch.Tensor] = None
+        if pad_h or pad_w:
+            q = F.pad(q, (0, 0, 0, pad_w, 0, pad_h))
+            k = F.pad(k, (0, 0, 0, pad_w, 0, pad_h))
+            v = F.pad(v, (0, 0, 0, pad_w, 0, pad_h))
+            valid = torch.zeros(1, H + pad_h, W + pad_w, 1, dtype=torch.bool, device=q.device)
+            valid[:, :H, :W] = True
+            mask = _window_partition(valid, wh, ww)[:, None, None, :, 0]  # nW, 1, 1, N (keys)
+        Hp, Wp = H + pad_h, W + pad_w
+        qw, kw, vw = _window_partition(q, wh, ww), _window_partition(k, wh, ww), _window_partition(v, wh, ww)
+        BW, N, _ = qw.shape
+        heads = self.num_heads
+        qh = qw.reshape(BW, N, heads, C // heads).transpose(1, 2)
+        kh = kw.reshape(BW, N, heads, C // heads).transpose(1, 2)
+        vh = vw.reshape(BW, N, heads, C // heads).transpose(1, 2)
+        if mask is not None:
+            mask = mask.repeat(B, 1, 1, 1)
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=self.scale)
+        out = out.transpose(1, 2).reshape(BW, N, C)
+        lepe = self.get_v(vw.transpose(1, 2).reshape(BW, C, wh, ww)).flatten(2).transpose(1, 2)
+        x = _window_reverse(out + lepe, wh, ww, Hp, Wp)
+        if pad_h or pad_w:
+            x = x[:, :H, :W].contiguous()
+        return x
+
+
+class AgentCSWinBlock(nn.Module):
+    """CSWin block on NHWC maps: LN, block-level ``qkv``, one branch (whole map) or two (vertical / horizontal
+    stripes, half the channels and heads each), ``proj``, MLP."""
+
+    def __init__(self, dim: int, num_heads: int, attn_type: str, feat_size: _Size, split: int, last_stage: bool,
+                 agent_num: int, mlp_ratio: float = 4., qkv_bias: bool = True, proj_drop: float = 0.,
+                 drop_path: float = 0., attn_backend: Optional[str] = None, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias, **dd)
+        self.norm1 = nn.LayerNorm(dim, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
+        self.proj_drop = nn.Dropout(proj_drop)
+        if attn_type == 'A':  # agent attention over the whole map (official la_split_size = resolution)
+            self.attns = nn.ModuleList([CSWinAgentBranch(dim, num_heads, agent_num, feat_size, attn_backend, **dd)])
+        elif last_stage or min(feat_size) == split:
+            self.attns = nn.ModuleList([CSWinLePEBranch(dim, num_heads, split, -1, **dd)])
+        else:
+            self.attns = nn.ModuleList([CSWinLePEBranch(dim // 2, num_heads // 2, split, i, **dd) for i in range(2)])
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, **dd)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=proj_drop, **dd)
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+    @torch.jit.ignore
+    def set_input_size(self, feat_size: _Size, split: Optional[int] = None):
+        for attn in self.attns:
+            if isinstance(attn, CSWinAgentBranch):
+                attn.set_feat_size(feat_size)
+            elif split is not None:
+                attn.split = split
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
+        c = C // len(self.attns)
+        outs: List[torch.Tensor] = []
+        for i, attn in enumerate(self.attns):
+            outs.append(attn(q[..., i * c:(i + 1) * c], k[..., i * c:(i + 1) * c], v[..., i * c:(i + 1) * c]))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+        x = x + self.drop_path1(self.proj_drop(self.proj(out)))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+class ConvNormNHWC(nn.Module):
+    """Conv (NHWC in, via NCHW) + LayerNorm: CSWin's stem (7x7 stride 4) and merge blocks (3x3 stride 2)."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int, stride: int, padding: int, nchw_in: bool = False,
+                 device=None, dtype=None):
+        super().__init__()
+        self.nchw_in = nchw_in
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, device=device, dtype=dtype)
+        self.norm = nn.LayerNorm(out_chs, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.nchw_in:
+            x = x.permute(0, 3, 1, 2)
+        return self.norm(self.conv(x).permute(0, 2, 3, 1))
+
+
+class AgentCSWinStage(nn.Module):
+    def __init__(self, in_dim: int, dim: int, feat_size: _Size, layout: List[str], downsample: bool,
+                 num_heads: int, split: int, last_stage: bool, agent_num: int, mlp_ratio: float, qkv_bias: bool,
+                 proj_drop: float, drop_path: Sequence[float], attn_backend: Optional[str] = None,
+                 device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.grad_checkpointing = False
+        self.downsample = ConvNormNHWC(in_dim, dim, 3, 2, 1, **dd) if downsample else nn.Identity()
+        self.blocks = nn.Sequential(*[
+            AgentCSWinBlock(dim, num_heads, t, feat_size, split, last_stage, agent_num, mlp_ratio, qkv_bias,
+                            proj_drop, drop_path[j], attn_backend, **dd)
+            for j, t in enumerate(layout)])
+
+    @torch.jit.ignore
+    def set_input_size(self, feat_size: _Size, split: Optional[int] = None):
+        for blk in self.blocks:
+            blk.set_input_size(feat_size, split)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return checkpoint_seq(self.blocks, x)
+        return self.blocks(x)
+
+
+def _cswin_sizes(img_size: _Size, num_stages: int) -> List[_Size]:
+    """Stage resolutions: 7x7 stride-4 pad-2 stem, then 3x3 stride-2 pad-1 merges."""
+    size = ((img_size[0] - 3) // 4 + 1, (img_size[1] - 3) // 4 + 1)
+    sizes = []
+    for _ in range(num_stages):
+        sizes.append(size)
+        size = ((size[0] + 1) // 2, (size[1] + 1) // 2)
+    return sizes
+
+
+def _cswin_splits(img_size: _Size) -> Tuple[int, int, int, int]:
+    """Stripe widths of the 'B' blocks per stage: official (1, 2, 7, 7) at 224, (1, 2, 12, 12) at 384."""
+    s = max(1, min(img_size) // 32)
+    return 1, 2, s, s
+
+
+class AgentCSWinTransformer(nn.Module):
+    """Agent-CSWin: CSWin Transformer whose 'A' blocks use agent attention over the whole map (layout AABB).
+
+    Args:
+        img_size: training resolution: the stored size of the agent biases and, unless ``split_size`` is given,
+            the stage-3/4 stripe width (official: img_size // 32). Other input sizes work too.
+        split_size: stripe width of the 'B' blocks per stage (stage 4 is always the whole map).
+        attn_type: one letter per stage ('A' agent, 'B' CSWin stripes, 'M' + trailing count).
+    """
+
+    def __init__(self, img_size: Union[int, _Size] = 224, in_chans: int = 3, num_classes: int = 1000,
+                 global_pool: str = 'avg', embed_dim: int = 64, depths: Sequence[int] = (2, 4, 18, 1),
+                 num_heads: Sequence[int] = (2, 4, 8, 16), split_size: Optional[Sequence[int]] = None,
+                 agent_num: Sequence[int] = (9, 16, 49, 49), attn_type: str = 'AABB', mlp_ratio: float = 4.,
+                 qkv_bias: bool = True, drop_rate: float = 0., proj_drop_rate: float = 0.,
+                 drop_path_rate: float = 0., attn_backend: Optional[str] = None, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.img_size = to_2tuple(img_size)
+        self.output_fmt = 'NHWC'
+        num_stages = len(depths)
+        self.split_size = tuple(split_size) if split_size is not None else _cswin_splits(self.img_size)
+        dims = [embed_dim * 2 ** i for i in range(num_stages)]
+        self.num_features = self.head_hidden_size = dims[-1]
+        self.stem = ConvNormNHWC(in_chans, embed_dim, 7, 4, 2, nchw_in=True, **dd)
+        layout = _parse_attn_type(attn_type, depths)
+        sizes = _cswin_sizes(self.img_size, num_stages)
+        total = sum(depths)
+        dpr = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        stages = []
+        self.feature_info = []
+        for i in range(num_stages):
+            stages.append(AgentCSWinStage(
+                dims[max(i - 1, 0)], dims[i], sizes[i], layout[i], downsample=i > 0, num_heads=num_heads[i],
+                split=self.split_size[i], last_stage=i == num_stages - 1, agent_num=agent_num[i],
+                mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, proj_drop=proj_drop_rate,
+                drop_path=dpr[sum(depths[:i]):sum(depths[:i + 1])], attn_backend=attn_backend, **dd))
+            self.feature_info.append(dict(num_chs=dims[i], reduction=4 * 2 ** i, module=f'stages.{i}'))
+        self.stages = nn.Sequential(*stages)
+        self.norm = nn.LayerNorm(self.num_features, **dd)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate,
+                                   input_fmt='NHWC', **dd)
+        self.apply(_init_weights)
+
+    @torch.jit.ignore
+    def set_input_size(self, img_size: Optional[Union[int, _Size]] = None,
+                       split_size: Optional[Sequence[int]] = None):
+        """Move the stored agent biases (and the stripe widths, img_size // 32 unless given) to a new resolution."""
+        if img_size is not None:
+            self.img_size = to_2tuple(img_size)
+        self.split_size = tuple(split_size) if split_size is not None else _cswin_splits(self.img_size)
+        for i, (stage, size) in enumerate(zip(self.stages, _cswin_sizes(self.img_size, len(self.stages)))):
+            stage.set_input_size(size, self.split_size[i])
+        update_model_input_size(self, self.img_size, split_size=self.split_size)
+
+    @torch.jit.ignore
+    def set_attn_backend(self, backend: Optional[str]):
+        _set_attn_backend(self, backend)
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict:
+        return dict(
+            stem=r'^stem',
+            blocks=r'^stages\.(\d+)' if coarse else [
+                (r'^stages\.(\d+)\.downsample', (0,)),
+                (r'^stages\.(\d+)\.blocks\.(\d+)', None),
+                (r'^norm', (99999,)),
+            ])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True):
+        for s in self.stages:
+            s.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def no_weight_decay(self):
+        return set()  # the official list names pos_embed/cls_token, which CSWin does not have
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
+        self.num_classes = num_classes
+        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = 'NCHW',
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Stage outputs in ``indices`` (NCHW, strides 4-32), and the final normed NHWC map."""
+        assert output_fmt == 'NCHW', 'Output format must be NCHW.'
+        intermediates = []
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        last_idx = len(self.stages) - 1
+        x = self.stem(check_input(x, self.in_chans, 32))
+        if torch.jit.is_scripting() or not stop_early:
+            stages = self.stages
+        else:
+            stages = self.stages[:max_index + 1]
+        feat_idx = 0
+        for feat_idx, stage in enumerate(stages):
+            x = stage(x)
+            if feat_idx in take_indices:
+                y = self.norm(x) if norm and feat_idx == last_idx else x
+                intermediates.append(y.permute(0, 3, 1, 2).contiguous())
+        if intermediates_only:
+            return intermediates
+        if feat_idx == last_idx:
+            x = self.norm(x)
+        return x, intermediates
+
+    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True):
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        self.stages = self.stages[:max_index + 1]
+        if prune_norm or max_index < len(self.feature_info) - 1:
+            self.norm = nn.Identity()
+        if max_index < len(self.feature_info) - 1:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
+        if prune_head or max_index < len(self.feature_info) - 1:
+            self.head.reset(0, '', in_features=self.num_features, **get_device_dtype(self))
+            self.num_classes = 0
+        return take_indices
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(check_input(x, self.in_chans, 32))
+        x = self.stages(x)
+        return self.norm(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Shared
 
 def _init_weights(m: nn.Module):
@@ -1042,7 +1373,7 @@ def _init_weights(m: nn.Module):
 def _set_attn_backend(model: nn.Module, backend: Optional[str]):
     """Force an agent attention backend for every agent block ('reference', 'math'; None = automatic)."""
     for m in model.modules():
-        if isinstance(m, AgentAttention):
+        if isinstance(m, AgentCore):
             m.attn_backend = backend
 
 
@@ -1061,6 +1392,14 @@ def _pvt_key(key: str) -> Optional[str]:
     key = re.sub(r'^patch_embed(\d)\.', lambda m: f'stages.{int(m.group(1)) - 1}.patch_embed.', key)
     key = re.sub(r'^pos_embed(\d)$', lambda m: f'stages.{int(m.group(1)) - 1}.pos_embed', key)
     key = re.sub(r'^block(\d)\.(\d+)\.', lambda m: f'stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.', key)
+    return re.sub(r'^head\.(weight|bias)$', r'head.fc.\1', key)
+
+
+def _cswin_key(key: str) -> Optional[str]:
+    key = re.sub(r'^stage1_conv_embed\.0\.', 'stem.conv.', key)
+    key = re.sub(r'^stage1_conv_embed\.2\.', 'stem.norm.', key)
+    key = re.sub(r'^stage(\d)\.(\d+)\.', lambda m: f'stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.', key)
+    key = re.sub(r'^merge(\d)\.', r'stages.\1.downsample.', key)
     return re.sub(r'^head\.(weight|bias)$', r'head.fc.\1', key)
 
 
@@ -1108,6 +1447,8 @@ def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: nn.Module) 
         state_dict = remap_keys(state_dict, _swin_key)
     elif isinstance(model, AgentPyramidVisionTransformer):
         state_dict = remap_keys(state_dict, _pvt_key)  # the official names do not overlap ours
+    elif isinstance(model, AgentCSWinTransformer):
+        state_dict = remap_keys(state_dict, _cswin_key)
     else:
         state_dict = remap_keys(state_dict, lambda k: None if k.endswith(_RECOMPUTED) else k)
     if not state_dict:
@@ -1143,6 +1484,12 @@ def _create_agent_deit(variant: str, pretrained: bool = False, **kwargs) -> Agen
                    dict(feature_cls='getter', out_indices=out_indices), **kwargs)
 
 
+def _create_agent_cswin(variant: str, pretrained: bool = False, **kwargs) -> AgentCSWinTransformer:
+    out_indices = kwargs.pop('out_indices', (0, 1, 2, 3))
+    return _create(AgentCSWinTransformer, variant, pretrained,
+                   dict(feature_cls='getter', out_indices=out_indices), **kwargs)
+
+
 def _cfg(url: str = '', **kwargs):
     return {
         'url': url, 'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7),
@@ -1160,6 +1507,7 @@ def _tsinghua(file_id: str) -> str:
 
 
 _PVT = dict(first_conv='stages.0.patch_embed.proj')
+_CSWIN = dict(first_conv='stem.conv')
 _DEIT = dict(classifier='head', pool_size=None)
 
 # Links of agent_transformer/README.md; the files are {'model': state_dict, 'optimizer', 'lr_scheduler',
@@ -1182,6 +1530,12 @@ default_cfgs = generate_default_cfgs({
     'agent_deit_s.in1k': _cfg(_tsinghua('fdd43304372541db8ea7'), **_DEIT),
     'agent_deit_s.in1k_448': _cfg(_tsinghua('a228f86241c445f1969b'), input_size=(3, 448, 448), **_DEIT),
     'agent_deit_b.in1k': _cfg(_tsinghua('5115f15fdd7e4ab58fbc'), **_DEIT),
+    # main_ema.py checkpoints: {'model', 'state_dict_ema', ...}; timm's loader takes 'state_dict_ema' as they do
+    'agent_cswin_t.in1k': _cfg(_tsinghua('8c562a74441e46d5902b'), **_CSWIN),
+    'agent_cswin_s.in1k': _cfg(_tsinghua('30eb8af675bc4b7a8747'), **_CSWIN),
+    'agent_cswin_b.in1k': _cfg(_tsinghua('c8035b0839b2410c8c9f'), **_CSWIN),
+    'agent_cswin_b.in1k_384': _cfg(_tsinghua('1239be0df44b47719432'), input_size=(3, 384, 384), pool_size=(12, 12),
+                                   **_CSWIN),
 })
 
 
@@ -1253,3 +1607,24 @@ def agent_deit_b(pretrained: bool = False, **kwargs) -> AgentVisionTransformer:
     """Agent-DeiT-B: 87.2M params, 17.6 GFLOPs, 82.0% top-1 (81 agents in the first 4 blocks)."""
     args = dict(embed_dim=768, depth=12, num_heads=12, agent_num=81, agent_layers=4)
     return _create_agent_deit('agent_deit_b', pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def agent_cswin_t(pretrained: bool = False, **kwargs) -> AgentCSWinTransformer:
+    """Agent-CSWin-T (CSWin 64-24181, AABB): 21M params, 4.3 GFLOPs, 83.1% top-1 (official README)."""
+    args = dict(embed_dim=64, depths=(2, 4, 18, 1), num_heads=(2, 4, 8, 16))
+    return _create_agent_cswin('agent_cswin_t', pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def agent_cswin_s(pretrained: bool = False, **kwargs) -> AgentCSWinTransformer:
+    """Agent-CSWin-S (CSWin 64-36292, AABB): 33M params, 6.8 GFLOPs, 83.9% top-1 (official README)."""
+    args = dict(embed_dim=64, depths=(3, 6, 29, 2), num_heads=(2, 4, 8, 16))
+    return _create_agent_cswin('agent_cswin_s', pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def agent_cswin_b(pretrained: bool = False, **kwargs) -> AgentCSWinTransformer:
+    """Agent-CSWin-B (CSWin 96-36292, AABB): 73M params, 14.9 GFLOPs, 84.7% top-1 (85.8% at 384, tag in1k_384)."""
+    args = dict(embed_dim=96, depths=(3, 6, 29, 2), num_heads=(4, 8, 16, 32))
+    return _create_agent_cswin('agent_cswin_b', pretrained, **dict(args, **kwargs))
