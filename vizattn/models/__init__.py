@@ -1,2 +1,2 @@
 """One module per family; importing them runs their ``@register_model`` entry points."""
-from . import agent, biformer, clear, ela, litv2, ulsam, van  # noqa: F401
+from . import agent, att_swin_unet, biformer, clear, ela, litv2, predformer, ulsam, van  # noqa: F401
