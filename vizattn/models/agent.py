@@ -6,13 +6,16 @@ query, which costs ``O(N n)`` instead of ``O(N^2)``. A 3x3 depth-wise conv on V 
 attentions carry agent position biases (a 7x7 map per agent bilinearly resized to the feature map, plus
 separable row/column terms).
 
-Three backbones of the official repo (LeapLabTHU/Agent-Attention, ``agent_transformer/models``):
+The four backbones of the official repo (LeapLabTHU/Agent-Attention, ``agent_transformer/models``), sharing one
+``AgentCore`` (agent pooling, biases, op call):
 
 * Agent-Swin (``agent_swin_t/s/b``): Swin with agent attention over the whole map in the 'A' blocks and standard
   shifted-window attention in the 'B' blocks (layouts AAAB / AABB / AAMB2, agents 9-16-49-49).
 * Agent-PVT (``agent_pvt_t/s/m/l``): PVT with agent attention (no spatial reduction) in every block.
 * Agent-DeiT (``agent_deit_t/s/b``): DeiT with agent attention in the first blocks (all 12; 4 for DeiT-B), the
   class token kept as an extra key and query with its own biases.
+* Agent-CSWin (``agent_cswin_t/s/b``): CSWin with agent attention over the whole map in the 'A' stages and
+  CSWin's cross-shaped stripe attention (+ LePE) in the 'B' stages (layout AABB).
 
 The released checkpoints (``{'model': state_dict, ...}``) load strictly through ``checkpoint_filter_fn``; the
 recomputed buffers (``relative_position_index``, ``attn_mask``) are accepted and dropped. Differences from the
@@ -24,7 +27,8 @@ official code, all of which keep the outputs identical at the training resolutio
 * ``set_input_size(img_size)`` moves the stored biases / position embeddings (and, for Agent-Swin, the 'B'
   window, ``max(7, grid // 8)`` as in the official configs) to a new resolution, like timm's Swin;
   ``create_model(..., img_size=384)`` builds the official 384 layout directly;
-* module names are timm's (Swin: downsampling at the start of a stage, ``head.fc``; PVT: ``stages.i``).
+* module names are timm's (Swin: downsampling at the start of a stage, ``head.fc``; PVT/CSWin: ``stages.i``);
+  the row/column biases drop the official singleton dims (5-D params break ``.to(memory_format=channels_last)``).
 """
 import math
 import re
