@@ -515,19 +515,16 @@ class AttSwinUNet(nn.Module):
     # ------------------------------------------------------------------------------------------ timm API
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> Dict:
+        # the encoder as timm groups Swin; the decoder (trained from scratch or mirrored) and head after it
         return dict(
             stem=r'^encoder\.patch_embed',
             blocks=[(r'^encoder\.layers\.(\d+)', None), (r'^encoder\.norm', (99999,)),
-                    (r'^decoder\.upsample', (100000,)), (r'^decoder\.layers\.(\d+)', (100001,)),
-                    (r'^decoder\.(norm|final_expand)', (100010,))] if coarse else [
+                    (r'^decoder\.', (100000,)), (r'^head', (100001,))] if coarse else [
                 (r'^encoder\.layers\.(\d+)\.downsample', (0,)),
                 (r'^encoder\.layers\.(\d+)\.blocks\.(\d+)', None),
                 (r'^encoder\.norm', (99999,)),
-                (r'^decoder\.upsample', (100000,)),
-                (r'^decoder\.layers\.(\d+)\.skip', (100001,)),
-                (r'^decoder\.layers\.(\d+)\.blocks\.(\d+)', (100002,)),
-                (r'^decoder\.layers\.(\d+)\.upsample', (100003,)),
-                (r'^decoder\.(norm|final_expand)', (100010,)),
+                (r'^decoder\.', (100000,)),
+                (r'^head', (100001,)),
             ])
 
     @torch.jit.ignore
