@@ -298,7 +298,7 @@ def _cfg(source: str, top1: float, **kwargs) -> Dict[str, Any]:
     if cfg.get('url', '').endswith('.npz'):  # the .npz needs timm's custom loader: use the hub safetensors
         cfg['url'] = ''
     cfg.update(
-        fixed_input_size=False, min_input_size=(3, 16, 16),
+        fixed_input_size=False,
         paper_ids='arXiv:2412.16112',
         paper_name='CLEAR: Conv-Like Linearization Revs Pre-Trained Diffusion Transformers Up',
         origin_url='https://github.com/Huage001/CLEAR',
