@@ -11,33 +11,42 @@ from tests.synthetic import fixed_input, synthetic_tensor
 from vizattn.models._checkpoint import CheckpointError
 from vizattn.utils import count_macs, count_params
 
-FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'biformer', 'biformer_t.pt')
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'biformer')
 
-# Paper / official README (params in M, GFLOPs at 224), and our exact counts.
-PAPER = {'biformer_t': (13.1, 2.2), 'biformer_s': (25.5, 4.5), 'biformer_b': (56.8, 9.8)}
+# Paper / official README (params in M, GFLOPs at 224).
+PAPER = {'biformer_t': (13.1, 2.2), 'biformer_s': (25.5, 4.5), 'biformer_b': (56.8, 9.8), 'biformer_stl': (28.4, 4.6)}
+
+
+def _fixture(variant):
+    return torch.load(os.path.join(FIXTURES, f'{variant}.pt'), weights_only=True)
+
+
+def _official_file(fixture, path):
+    """Weights in the official release layout and wrapping, as main.py/utils.save_model write them."""
+    sd = {name: synthetic_tensor(name, shape, getattr(torch, dtype)) for name, shape, dtype in fixture['keys']}
+    torch.save({'model': sd, 'epoch': 299, 'max_accuracy': 81.4, 'scaler': {'scale': 65536.0},
+                'args': argparse.Namespace(model='biformer_tiny', lr=5e-4)}, path)
+    return str(path)
 
 
 @pytest.fixture(scope='module')
 def fixture():
-    return torch.load(FIXTURE, weights_only=True)
+    return _fixture('biformer_t')
 
 
 @pytest.fixture(scope='module')
 def official_file(fixture, tmp_path_factory):
-    """biformer_t weights in the official release layout and wrapping, as main.py/utils.save_model write it."""
-    sd = {name: synthetic_tensor(name, shape, getattr(torch, dtype)) for name, shape, dtype in fixture['keys']}
-    path = tmp_path_factory.mktemp('ckpt') / 'biformer_tiny_in1k.pth'
-    torch.save({'model': sd, 'epoch': 299, 'max_accuracy': 81.4, 'scaler': {'scale': 65536.0},
-                'args': argparse.Namespace(model='biformer_tiny', lr=5e-4)}, path)
-    return str(path)
+    return _official_file(fixture, tmp_path_factory.mktemp('ckpt') / 'biformer_tiny_in1k.pth')
 
 
 def _load(path, name='biformer_t', **kwargs):
     return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path), **kwargs)
 
 
-def test_parity_with_official(fixture, official_file):
-    model = _load(official_file).eval()
+@pytest.mark.parametrize('variant', ['biformer_t', 'biformer_stl'])
+def test_parity_with_official(variant, tmp_path):
+    fixture = _fixture(variant)
+    model = _load(_official_file(fixture, tmp_path / f'{variant}.pth'), variant).eval()
     x = fixed_input(fixture['input_shape'], fixture['input_seed'])
     with torch.no_grad():
         final, feats = model.forward_intermediates(x)

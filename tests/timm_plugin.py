@@ -15,6 +15,25 @@ import timm  # noqa: F401
 import vizattn  # noqa: F401  (registers the models)
 from timm.models._registry import _model_entrypoints
 
+# Class-token transformers that timm's suite recognises by name ('vit_*', 'deit*' in NON_STD_FILTERS) so that
+# they get its non-standard cfg test (pooled tokens, no 4-D map). Ours have other names: timm.list_models is
+# wrapped before test_models.py builds its lists so that these patterns follow wherever 'deit*' goes.
+OUR_NON_STD = ('agent_deit*', 'clear_deit*', 'clear_vit*')
+_timm_list_models = timm.list_models
+
+
+def _list_models(filter='', module='', pretrained=False, exclude_filters='', name_matches_cfg=False,
+                 include_tags=None):
+    def extend(patterns):
+        if isinstance(patterns, (list, tuple)) and 'deit*' in patterns:
+            return list(patterns) + list(OUR_NON_STD)
+        return patterns
+    return _timm_list_models(extend(filter), module, pretrained, extend(exclude_filters), name_matches_cfg,
+                             include_tags)
+
+
+timm.list_models = _list_models
+
 OURS = {name for name, fn in _model_entrypoints.items() if fn.__module__.startswith('vizattn.')}
 PATTERNS = [p for p in os.environ.get('VIZATTN_TIMM_MODELS', '').split(',') if p]
 # These two download the released weights from the internet (timm skips them on its own CI too); the same

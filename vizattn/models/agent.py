@@ -977,6 +977,7 @@ class AgentVisionTransformer(nn.Module):
             self.global_pool = global_pool
         dd = get_device_dtype(self)
         self.head = nn.Linear(self.embed_dim, num_classes, **dd) if num_classes > 0 else nn.Identity()
+        self.head.train(self.training)
 
     def _embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
         x = self.patch_embed(check_input(x, self.in_chans, self.patch_size))

@@ -87,11 +87,12 @@ class BiFormerBlock(nn.Module):
     """NCHW in and out: x + DWConv3x3(x), then pre-norm attention and MLP on NHWC."""
 
     def __init__(self, dim: int, num_heads: int, n_win: int, topk: int, mlp_ratio: float = 3.,
-                 drop_path: float = 0., side_dwconv: int = 5, global_heads: int = 8,
+                 drop_path: float = 0., side_dwconv: int = 5, global_heads: int = 8, pos_embed: bool = True,
                  attn_backend: Optional[str] = None, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
-        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, **dd)
+        # conditional position embedding (3x3 depth-wise conv); BiFormer-STL has none
+        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, **dd) if pos_embed else None
         self.norm1 = nn.LayerNorm(dim, eps=1e-6, **dd)
         if topk > 0:
             self.attn = BiLevelRoutingAttention(dim, num_heads, n_win, topk, side_dwconv=side_dwconv,
@@ -104,7 +105,8 @@ class BiFormerBlock(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.pos_embed(x)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed(x)
         x = x.permute(0, 2, 3, 1)
         x = x + self.drop_path1(self.attn(self.norm1(x)))
         x = x + self.drop_path2(self.mlp(self.norm2(x)))
@@ -120,7 +122,27 @@ class ConvNorm(nn.Sequential):
         self.norm = nn.BatchNorm2d(out_chs, device=device, dtype=dtype)
 
 
+class NormConv(nn.Sequential):
+    """BatchNorm + 2x2 stride-2 conv: BiFormer-STL's (Swin-layout) downsampling."""
+
+    def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_chs, device=device, dtype=dtype)
+        self.conv = nn.Conv2d(in_chs, out_chs, 2, stride=2, device=device, dtype=dtype)
+
+
+class PatchStem(nn.Sequential):
+    """4x4 stride-4 conv + BatchNorm: BiFormer-STL's stem."""
+
+    def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, 4, stride=4, device=device, dtype=dtype)
+        self.norm = nn.BatchNorm2d(out_chs, device=device, dtype=dtype)
+
+
 class Stem(nn.Module):
+    """Two 3x3 stride-2 conv + BatchNorm with a GELU between: BiFormer's overlapping stem."""
+
     def __init__(self, in_chs: int, out_chs: int, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
@@ -133,12 +155,13 @@ class Stem(nn.Module):
 
 
 class BiFormerStage(nn.Module):
-    def __init__(self, in_dim: int, dim: int, depth: int, downsample: bool, drop_path: Sequence[float],
+    def __init__(self, in_dim: int, dim: int, depth: int, downsample: str, drop_path: Sequence[float],
                  device=None, dtype=None, **block_kwargs):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.grad_checkpointing = False
-        self.downsample = ConvNorm(in_dim, dim, **dd) if downsample else nn.Identity()
+        layers = {'conv': ConvNorm, 'norm_conv': NormConv}
+        self.downsample = layers[downsample](in_dim, dim, **dd) if downsample else nn.Identity()
         self.blocks = nn.Sequential(*[BiFormerBlock(dim, drop_path=drop_path[i], **dd, **block_kwargs)
                                       for i in range(depth)])
 
@@ -157,6 +180,9 @@ class BiFormer(nn.Module):
         head_dim: channels per head in the BRA stages (heads = dim // head_dim).
         topks: routed regions per stage; a value <= 0 makes the stage global attention (8 heads).
         n_win: regions per side (7 for 224 classification; the paper uses 16 for COCO, 8 for ADE20K).
+        layout: 'biformer' (overlapping conv stem, 3x3 conv downsampling, conv position embedding) or 'stl'
+            (BiFormer-STL, the paper's Swin-T-layout ablation: 4x4 patch stem, BN + 2x2 conv downsampling, no
+            position embedding).
         attn_backend: BRA backend ('reference', 'flex', 'triton'); None chooses automatically.
     """
 
@@ -165,21 +191,25 @@ class BiFormer(nn.Module):
                  mlp_ratios: Sequence[float] = (3, 3, 3, 3), head_dim: int = 32,
                  topks: Sequence[int] = (1, 4, 16, -1), n_win: int = 7, side_dwconv: int = 5,
                  global_heads: int = 8, drop_rate: float = 0., drop_path_rate: float = 0.,
-                 attn_backend: Optional[str] = None, device=None, dtype=None):
+                 layout: str = 'biformer', attn_backend: Optional[str] = None, device=None, dtype=None):
         dd = {'device': device, 'dtype': dtype}
         super().__init__()
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.n_win = n_win
         self.num_features = self.head_hidden_size = embed_dims[-1]
-        self.stem = Stem(in_chans, embed_dims[0], **dd)
+        if layout not in ('biformer', 'stl'):
+            raise ValueError(f"layout must be 'biformer' or 'stl', got {layout!r}")
+        stl = layout == 'stl'
+        self.stem = (PatchStem if stl else Stem)(in_chans, embed_dims[0], **dd)
         total = sum(depths)
         dpr = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # python: works under meta device
         stages = []
         self.feature_info = []
         for i, depth in enumerate(depths):
             stages.append(BiFormerStage(
-                embed_dims[max(i - 1, 0)], embed_dims[i], depth, downsample=i > 0,
+                embed_dims[max(i - 1, 0)], embed_dims[i], depth,
+                downsample=('norm_conv' if stl else 'conv') if i > 0 else '', pos_embed=not stl,
                 drop_path=dpr[sum(depths[:i]):sum(depths[:i + 1])],
                 num_heads=embed_dims[i] // head_dim, n_win=n_win, topk=topks[i], mlp_ratio=mlp_ratios[i],
                 side_dwconv=side_dwconv, global_heads=global_heads, attn_backend=attn_backend, **dd))
@@ -292,6 +322,21 @@ def _official_to_ours(key: str) -> Optional[str]:
     if m:
         return f'stages.{m.group(1)}.downsample.{("conv", "norm")[int(m.group(2))]}.{m.group(3)}'
     key = re.sub(r'^stages\.(\d+)\.(\d+)\.', r'stages.\1.blocks.\2.', key)
+    return _official_block_and_head(key)
+
+
+def _official_stl_to_ours(key: str) -> Optional[str]:
+    """Rename one key of the official BiFormer-STL layout (models/biformer_stl.py)."""
+    m = re.match(r'downsample_layers\.0\.(\d)\.(.*)', key)
+    if m:
+        return f'stem.{("conv", "norm")[int(m.group(1))]}.{m.group(2)}'
+    m = re.match(r'downsample_layers\.(\d)\.(\d)\.(.*)', key)
+    if m:  # BN first, then the 2x2 conv
+        return f'stages.{m.group(1)}.downsample.{("norm", "conv")[int(m.group(2))]}.{m.group(3)}'
+    return _official_block_and_head(key.replace('.mlp.2.', '.mlp.fc2.'))
+
+
+def _official_block_and_head(key: str) -> str:
     key = key.replace('.attn.qkv.qkv.', '.attn.qkv.').replace('.attn.wo.', '.attn.proj.')
     key = key.replace('.mlp.0.', '.mlp.fc1.').replace('.mlp.3.', '.mlp.fc2.')
     return re.sub(r'^head\.', 'head.fc.', key)
@@ -300,8 +345,9 @@ def _official_to_ours(key: str) -> Optional[str]:
 def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: BiFormer) -> Dict[str, torch.Tensor]:
     """Accept the official release ({'model': ...}, official keys) or vizattn's own state_dict."""
     state_dict = unwrap_state_dict(state_dict)
-    if 'stem.conv1.conv.weight' not in state_dict:
-        state_dict = remap_keys(state_dict, _official_to_ours)
+    if not any(k.startswith('stem.') for k in state_dict):
+        rename = _official_stl_to_ours if isinstance(model.stem, PatchStem) else _official_to_ours
+        state_dict = remap_keys(state_dict, rename)
     return check_state_dict(state_dict, model)
 
 
@@ -327,6 +373,8 @@ default_cfgs = generate_default_cfgs({
     'biformer_t.in1k': _cfg('https://api.onedrive.com/v1.0/shares/s!AkBbczdRlZvChHEOoGkgwgQzEDlM/root/content'),
     'biformer_s.in1k': _cfg('https://api.onedrive.com/v1.0/shares/s!AkBbczdRlZvChHDyM-x9KWRBZ832/root/content'),
     'biformer_b.in1k': _cfg('https://api.onedrive.com/v1.0/shares/s!AkBbczdRlZvChHI_XPhoadjaNxtO/root/content'),
+    'biformer_stl.in1k': _cfg('https://api.onedrive.com/v1.0/shares/s!AkBbczdRlZvChSf-m7ujkvx9lIQ1/root/content',
+                              first_conv='stem.conv'),
 })
 
 
@@ -349,3 +397,10 @@ def biformer_b(pretrained: bool = False, **kwargs) -> BiFormer:
     """BiFormer-B: 56.8M params, 9.8 GFLOPs, 84.3% top-1 (paper)."""
     args = dict(depths=(4, 4, 18, 4), embed_dims=(96, 192, 384, 768))
     return _create_biformer('biformer_b', pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def biformer_stl(pretrained: bool = False, **kwargs) -> BiFormer:
+    """BiFormer-STL (Swin-T layout, the paper's ablation): 28.4M params, 4.6 GFLOPs, 82.7% top-1."""
+    args = dict(depths=(2, 2, 6, 2), embed_dims=(96, 192, 384, 768), mlp_ratios=(4, 4, 4, 4), layout='stl')
+    return _create_biformer('biformer_stl', pretrained, **dict(args, **kwargs))
