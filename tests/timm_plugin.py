@@ -39,8 +39,10 @@ PATTERNS = [p for p in os.environ.get('VIZATTN_TIMM_MODELS', '').split(',') if p
 # These two download the released weights from the internet (timm skips them on its own CI too); the same
 # checks run offline in tests/test_checkpoints.py on checkpoint files the tests write in the original formats.
 NEEDS_DOWNLOAD = {'test_model_load_pretrained', 'test_model_features_pretrained'}
-# Variants whose timm tests take minutes on 2 CPU cores (forward at 224, TorchScript, FX of >80M params).
-HEAVY_MODELS = ('van_b4', 'van_b5', 'van_b6')
+# The larger variants (about 35M params and up): their timm tests (FX, TorchScript, forward at 224) take minutes
+# on 2 CPU cores, so CI runs the suite on the smaller variants of each family and `make test-heavy` on these.
+HEAVY_MODELS = ('biformer_b', 'van_b3', 'van_b4', 'van_b5', 'van_b6', 'litv2_b', 'litv2_b_384', 'agent_swin_s',
+                'agent_swin_b', 'agent_pvt_m', 'agent_pvt_l', 'agent_deit_b', 'agent_cswin_s', 'agent_cswin_b')
 TIMM_MARKERS = ('base', 'cfg', 'torchscript', 'features', 'fxforward', 'fxbackward')
 
 
