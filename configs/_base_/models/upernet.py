@@ -1,0 +1,20 @@
+# UPerNet + FCN auxiliary head on stage 3 (mmseg 1.x upernet_r50.py) on a vizattn backbone; configs set
+# model_name, decode_head.in_channels and auxiliary_head.in_channels.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+    pad_val=0, seg_pad_val=255, size=(512, 512))
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(type='VizAttnBackbone', model_name=None, out_indices=(0, 1, 2, 3)),
+    decode_head=dict(
+        type='UPerHead', in_channels=[64, 128, 256, 512], in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
+        channels=512, dropout_ratio=0.1, num_classes=150, norm_cfg=norm_cfg, align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    auxiliary_head=dict(
+        type='FCNHead', in_channels=256, in_index=2, channels=256, num_convs=1, concat_input=False,
+        dropout_ratio=0.1, num_classes=150, norm_cfg=norm_cfg, align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
