@@ -15,8 +15,8 @@ setup(
     install_requires=['torch>=2.5', 'torchvision', 'timm>=1.0.16,<1.1', 'einops', 'safetensors', 'numpy'],
     extras_require={
         'mm': ['mmengine>=0.10,<0.11', 'mmcv>=2.0,<2.2', 'mmdet>=3.3,<3.4', 'mmsegmentation>=1.2,<1.3',
-               'ftfy', 'regex'],
+               'ftfy', 'regex', 'albumentations'],
         'kernels': ['triton>=3.0'],
-        'dev': ['pytest', 'pytest-timeout'],
+        'dev': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime'],
     },
 )
