@@ -393,3 +393,109 @@ def test_torchscript_fx_compile():
         assert torch.equal(list(fx(x).values())[0], ref)
         compiled = torch.compile(model)
         assert torch.allclose(compiled(x), ref, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------- task
+
+def _write_isic_like(root, layout, n=5, size=40):
+    """A tiny tree in one of the public layouts, with synthetic images."""
+    import cv2
+    from vizattn.tasks.lesion_seg import synthetic_lesion
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img, mask = synthetic_lesion(rng, size)
+        if layout == 'isic2018':
+            paths = (f'ISIC2018_Task1-2_Training_Input/ISIC_{i:07d}.jpg',
+                     f'ISIC2018_Task1_Training_GroundTruth/ISIC_{i:07d}_segmentation.png')
+        elif layout == 'isic2017':
+            paths = (f'ISIC-2017_Training_Data/ISIC_{i:07d}.jpg',
+                     f'ISIC-2017_Training_Part1_GroundTruth/ISIC_{i:07d}_segmentation.png',
+                     f'ISIC-2017_Training_Data/ISIC_{i:07d}_superpixels.png')  # in the release, not images
+        else:
+            stem = f'IMD{i:03d}'
+            paths = (f'PH2 Dataset images/{stem}/{stem}_Dermoscopic_Image/{stem}.bmp',
+                     f'PH2 Dataset images/{stem}/{stem}_lesion/{stem}_lesion.bmp')
+        for p, arr in zip(paths, (cv2.cvtColor(img, cv2.COLOR_RGB2BGR), mask * 255, img)):
+            (root / p).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / p), arr)
+    return str(root)
+
+
+@pytest.mark.parametrize('layout', ['isic2018', 'isic2017', 'ph2'])
+def test_lesion_dataset_layouts(layout, tmp_path):
+    from vizattn.tasks.lesion_seg import LesionSegDataset
+    root = _write_isic_like(tmp_path, layout)
+    ds = LesionSegDataset(root, layout=layout, split='all')
+    assert len(ds) == 5  # ISIC 2017's *_superpixels.png are not images of the set
+    item = ds[0]
+    assert item['inputs'].shape == (3, 40, 40) and item['inputs'].dtype == torch.uint8
+    gt = item['data_samples']['gt']
+    assert gt.shape == (1, 40, 40) and set(gt.unique().tolist()) <= {0.0, 1.0} and gt.sum() > 0
+    part = LesionSegDataset(root, layout=layout, split='val', splits=dict(val=(3, 5)))
+    assert [s for _, _, s in part.items] == [s for _, _, s in ds.items][3:]
+    with pytest.raises(ValueError, match='starts at image'):
+        LesionSegDataset(root, layout=layout, split='test')  # the official split starts past 5 images
+
+
+def test_lesion_augmentation_moves_image_and_mask_together():
+    pytest.importorskip('albumentations')
+    from vizattn.tasks.lesion_seg import LesionAlbumentations, paper_augmentation
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[:8, :4] = 255
+    mask = (img[..., 0] > 0).astype(np.uint8)
+    out = LesionAlbumentations([dict(type='HorizontalFlip', p=1.0), dict(type='Rotate', limit=(90, 90), p=1.0)])(
+        dict(img=img, mask=mask))
+    assert np.array_equal(out['img'][..., 0] > 127, out['mask'] > 0)
+    aug = LesionAlbumentations(paper_augmentation(48), seed=0)
+    out = aug(dict(img=img, mask=mask))
+    assert out['img'].shape == (48, 48, 3) and out['mask'].shape == (48, 48)
+    with pytest.raises(ValueError, match='no transform'):
+        LesionAlbumentations([dict(type='NotATransform')])
+
+
+def test_dice_bce_loss_and_scores():
+    from vizattn.tasks.lesion_seg import DiceBCELoss, LesionSegMetric, binary_seg_counts, seg_scores
+    target = torch.zeros(2, 1, 8, 8)
+    target[:, :, 2:6, 2:6] = 1
+    perfect = DiceBCELoss()(target * 40 - 20, target)
+    assert perfect['loss_dice'] < 1e-6 and perfect['loss_bce'] < 1e-6
+    worst = DiceBCELoss(smooth=0.)((1 - target) * 40 - 20, target)
+    assert abs(worst['loss_dice'].item() - 1) < 1e-6
+    pred = torch.zeros(8, 8, dtype=torch.bool)
+    pred[2:6, 2:4] = True  # half the lesion, no false positive
+    counts = binary_seg_counts(pred, target[0, 0] > 0)
+    assert counts.tolist() == [8, 0, 48, 8]
+    s = seg_scores(counts)
+    assert s['dice'] == pytest.approx(2 * 8 / (2 * 8 + 8)) and s['iou'] == pytest.approx(0.5)
+    assert s['sensitivity'] == pytest.approx(0.5) and s['specificity'] == 1.0 and s['accuracy'] == 56 / 64
+    metric = LesionSegMetric()
+    metric.process(None, [dict(pred=pred, gt=target[0, 0] > 0), dict(pred=target[0, 0] > 0, gt=target[0, 0] > 0)])
+    pooled = metric.compute_metrics(metric.results)
+    assert pooled['dice'] == pytest.approx(100 * 2 * 24 / (2 * 24 + 8), abs=1e-3)
+    per_image = LesionSegMetric(average='images').compute_metrics(metric.results)
+    assert per_image['dice'] == pytest.approx(100 * (2 / 3 + 1) / 2, abs=1e-3)
+
+
+def test_synthetic_config_trains_and_evaluates(tmp_path):
+    """The bundled-data config through mmengine's Runner (shortened: 2 iterations, 8 images, 32x32)."""
+    pytest.importorskip('albumentations')
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(os.path.join(os.path.dirname(__file__), '..', 'configs', 'seg',
+                                       'att_swin_unet_synthetic-lesions.py'))
+    synthetic = dict(num_images=8, size=32, seed=0)
+    splits = dict(train=(0, 6), val=(6, 8), test=(6, 8))
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path / 'work'), 'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+        'train_dataloader.batch_size': 2, 'val_dataloader.batch_size': 2,
+        'train_dataloader.dataset.data_root': str(tmp_path / 'data'),
+        'train_dataloader.dataset.synthetic': synthetic, 'train_dataloader.dataset.splits': splits,
+        'val_dataloader.dataset.data_root': str(tmp_path / 'data'),
+        'val_dataloader.dataset.synthetic': synthetic, 'val_dataloader.dataset.splits': splits,
+        'model.model_kwargs.img_size': 32, 'default_hooks.checkpoint.interval': 2,
+        'param_scheduler': [dict(type='ConstantLR', factor=1.0, by_epoch=False)]})
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert set(metrics) == {f'lesion/{k}' for k in ('dice', 'iou', 'accuracy', 'sensitivity', 'specificity')}
+    assert all(0 <= v <= 100 for v in metrics.values())

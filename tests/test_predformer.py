@@ -1,6 +1,7 @@
 """PredFormer: parity with the official models, OpenSTL checkpoints, paper params/FLOPs, roll-out, inputs."""
 import os
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -263,3 +264,208 @@ def test_torchscript_fx_compile():
         fx = create_feature_extractor(model, return_nodes=[nodes[-1]], tracer_kwargs=tk)
         assert torch.equal(list(fx(x).values())[0], ref)
         assert torch.allclose(torch.compile(model)(x), ref, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- task
+
+def test_glyph_digits_and_moving_mnist_generator(tmp_path):
+    from vizattn.tasks.video_pred import glyph_digits, load_mnist_digits, moving_mnist_sequences, write_moving_mnist
+    digits = glyph_digits(20, seed=0)
+    assert digits.shape == (20, 28, 28) and digits.dtype == np.uint8
+    assert all(d.max() > 200 for d in digits) and digits[:, :3].max() == 0  # centred in a 20x20 box, like MNIST
+    seqs = moving_mnist_sequences(digits, 3, seq_len=20, size=64, num_digits=2, seed=0)
+    assert seqs.shape == (20, 3, 64, 64) and seqs.dtype == np.uint8
+    assert np.array_equal(seqs, moving_mnist_sequences(digits, 3, seq_len=20, size=64, num_digits=2, seed=0))
+    assert (np.abs(np.diff(seqs.astype(int), axis=0)).sum() > 0)  # the digits move
+    path = write_moving_mnist(str(tmp_path / 'moving_mnist' / 'mnist_test_seq.npy'), num=4, seed=1)
+    assert np.load(path).shape == (20, 4, 64, 64)
+    # an MNIST idx3 file (as OpenSTL reads train-images-idx3-ubyte.gz)
+    import gzip
+    idx = str(tmp_path / 'train-images-idx3-ubyte.gz')
+    with gzip.open(idx, 'wb') as f:
+        f.write(bytes(16) + digits[:5].tobytes())
+    assert np.array_equal(load_mnist_digits(idx), digits[:5])
+
+
+def test_moving_mnist_dataset(tmp_path):
+    from vizattn.tasks.video_pred import MovingMNISTDataset
+    test = MovingMNISTDataset(str(tmp_path), split='test', generate_test=dict(num=6, seed=1))
+    item = test[2]
+    assert item['inputs'].shape == (10, 1, 64, 64) and item['data_samples']['target'].shape == (10, 1, 64, 64)
+    raw = np.load(str(tmp_path / 'moving_mnist' / 'mnist_test_seq.npy'))
+    assert torch.equal(item['data_samples']['target'][3, 0], torch.from_numpy(raw[13, 2] / 255.).float())
+    train = MovingMNISTDataset(str(tmp_path), split='train', length=5, digits='glyphs', seed=3, num_frames_in=4,
+                               num_frames_out=2, image_size=32, digit_size=14, num_digits=1)
+    a, b = train[1], train[1]
+    assert a['inputs'].shape == (4, 1, 32, 32) and torch.equal(a['inputs'], b['inputs'])  # seeded per index
+    assert 0 <= a['inputs'].min() and a['inputs'].max() <= 1 and len(train) == 5
+    with pytest.raises(FileNotFoundError, match='generate_test'):
+        MovingMNISTDataset(str(tmp_path / 'none'), split='test')
+
+
+def test_taxibj_npz_and_h5(tmp_path):
+    from vizattn.tasks.video_pred import TaxiBJDataset
+    rng = np.random.default_rng(0)
+    arrays = {k: rng.uniform(-1, 1, (n, 4, 2, 32, 32)).astype(np.float32)
+              for k, n in (('X_train', 6), ('Y_train', 6), ('X_test', 3), ('Y_test', 3))}
+    (tmp_path / 'taxibj').mkdir()
+    np.savez(str(tmp_path / 'taxibj' / 'dataset.npz'), **arrays)
+    ds = TaxiBJDataset(str(tmp_path), split='test')
+    assert len(ds) == 3 and torch.allclose(ds[1]['inputs'], torch.from_numpy((arrays['X_test'][1] + 1) / 2))
+    with pytest.raises(ValueError, match='frames'):
+        TaxiBJDataset(str(tmp_path), num_frames_in=2)
+    h5py = pytest.importorskip('h5py')
+    files = []
+    for i, n in enumerate((30, 40)):
+        name = f'BJ1{3 + i}_M32x32_T30_InOut.h5'
+        with h5py.File(str(tmp_path / name), 'w') as f:
+            f['data'] = rng.uniform(0, 500, (n, 2, 32, 32)).astype(np.float32)
+        files.append(name)
+    train = TaxiBJDataset(str(tmp_path), 'train', file=files, test_frames=16)
+    test = TaxiBJDataset(str(tmp_path), 'test', file=files, test_frames=16)
+    assert len(train) == (30 - 7) + (24 - 7) and len(test) == 16 - 7
+    assert 0 <= train[0]['inputs'].min() and train[0]['inputs'].max() <= 1
+
+
+def _write_weather(root, years, fmt, hours=40):
+    """Tiny WeatherBench-like files (t2m, 32x64, hourly) in NetCDF3 (scipy) or NetCDF4/HDF5 (h5py)."""
+    folder = root / '2m_temperature'
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    out = {}
+    for y in years:
+        start = (np.datetime64(f'{y}-01-01T00') - np.datetime64('1979-01-01T00')).astype('timedelta64[h]').astype(int)
+        t = np.arange(start, start + hours, dtype=np.int64)
+        v = (280 + 10 * rng.standard_normal((hours, 32, 64))).astype(np.float32)
+        out[y] = v
+        path = str(folder / f'2m_temperature_{y}_5.625deg.nc')
+        if fmt == 'nc3':
+            from scipy.io import netcdf_file
+            with netcdf_file(path, 'w') as f:
+                f.createDimension('time', hours)
+                f.createDimension('lat', 32)
+                f.createDimension('lon', 64)
+                tv = f.createVariable('time', 'i4', ('time',))
+                tv[:] = t
+                tv.units = b'hours since 1979-01-01'
+                f.createVariable('t2m', 'f4', ('time', 'lat', 'lon'))[:] = v
+        else:
+            import h5py
+            with h5py.File(path, 'w') as f:
+                f['time'] = t
+                f['time'].attrs['units'] = 'hours since 1979-01-01 00:00:00'
+                f['t2m'] = v
+    return out
+
+
+@pytest.mark.parametrize('fmt', ['nc3', 'nc4'])
+def test_weatherbench_dataset(fmt, tmp_path):
+    if fmt == 'nc4':
+        pytest.importorskip('h5py')
+    from vizattn.tasks.video_pred import WeatherBenchDataset
+    values = _write_weather(tmp_path, ['2015', '2016', '2017'], fmt)
+    train = WeatherBenchDataset(str(tmp_path), years=('2015', '2016'))
+    full = np.concatenate([values['2015'], values['2016']])[:-1]  # OpenSTL drops the last time step
+    assert train.mean == pytest.approx(full.mean(), rel=1e-6) and train.std == pytest.approx(full.std(), rel=1e-5)
+    assert len(train) == len(full) - 11 - 12 - 1
+    item = train[0]
+    assert item['inputs'].shape == (12, 1, 32, 64) and item['data_samples']['target'].shape == (12, 1, 32, 64)
+    ref = (full[11 + 1] - full.mean()) / full.std()
+    assert torch.allclose(item['data_samples']['target'][0, 0], torch.from_numpy(ref).float(), atol=1e-4)
+    test = WeatherBenchDataset(str(tmp_path), years=('2017', '2017'), norm_years=('2015', '2016'))
+    assert test.mean == train.mean and len(test) == 40 - 1 - 23 - 1
+
+
+def _openstl_metric(pred, true, spatial_norm=False):
+    """OpenSTL's core/metrics.py MSE / MAE / PSNR formulas (numpy), for comparison."""
+    norm = pred.shape[-1] * pred.shape[-2] * pred.shape[-3] if spatial_norm else 1
+    mse = np.mean((pred - true) ** 2 / norm, axis=(0, 1)).sum()
+    mae = np.mean(np.abs(pred - true) / norm, axis=(0, 1)).sum()
+    clipped = np.clip(pred, 0, 1)
+    psnr = np.mean([[20. * np.log10(1. / np.sqrt(np.mean((clipped[b, f] - true[b, f]) ** 2)))
+                     for f in range(pred.shape[1])] for b in range(pred.shape[0])])
+    return mse, mae, psnr
+
+
+def _ssim_reference(a, b, data_range=2.0):
+    """scikit-image's structural_similarity (0.19 defaults) written with scipy, for one (C, H, W) frame."""
+    from scipy.ndimage import uniform_filter
+    vals = []
+    for x, y in zip(a.astype(np.float64), b.astype(np.float64)):
+        f = lambda z: uniform_filter(z, size=7)  # noqa: E731
+        ux, uy, uxx, uyy, uxy = f(x), f(y), f(x * x), f(y * y), f(x * y)
+        c = 49 / 48
+        vx, vy, vxy = c * (uxx - ux * ux), c * (uyy - uy * uy), c * (uxy - ux * uy)
+        c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+        vals.append(s[3:-3, 3:-3].mean())
+    return float(np.mean(vals))
+
+
+def test_video_metrics_match_openstl():
+    from vizattn.tasks.video_pred import VideoPredMetric, ssim_openstl
+    rng = np.random.default_rng(0)
+    true = rng.random((3, 4, 2, 16, 20)).astype(np.float32)
+    pred = (true + 0.1 * rng.standard_normal(true.shape)).astype(np.float32)
+    metric = VideoPredMetric(metric_list=['mse', 'mae', 'rmse', 'ssim', 'psnr'])
+    metric.process(None, [dict(pred=torch.from_numpy(p), target=torch.from_numpy(t),
+                               last_input=torch.from_numpy(t[0])) for p, t in zip(pred, true)])
+    res = metric.compute_metrics(metric.results)
+    mse, mae, psnr = _openstl_metric(pred, true)
+    assert res['mse'] == pytest.approx(mse, rel=1e-6) and res['mae'] == pytest.approx(mae, rel=1e-6)
+    assert res['rmse'] == pytest.approx(np.sqrt(mse), rel=1e-6) and res['psnr'] == pytest.approx(psnr, rel=1e-6)
+    ssim = np.mean([_ssim_reference(np.clip(pred[b, f], 0, 1), true[b, f]) for b in range(3) for f in range(4)])
+    assert res['ssim'] == pytest.approx(ssim, abs=1e-6)
+    copy_last = np.mean(((np.repeat(true[:, :1], 4, 1) - true) ** 2).sum(axis=(2, 3, 4)))
+    assert res['copy_last_mse'] == pytest.approx(copy_last, rel=1e-6)
+    try:  # scikit-image itself where it is installed
+        from skimage.metrics import structural_similarity
+        ref = structural_similarity(np.clip(pred[0, 0], 0, 1).transpose(2, 1, 0), true[0, 0].transpose(2, 1, 0),
+                                    channel_axis=-1, data_range=2.0)
+        assert ssim_openstl(torch.from_numpy(np.clip(pred[0, 0], 0, 1)), torch.from_numpy(true[0, 0])).item() == \
+            pytest.approx(ref, abs=1e-5)
+    except ImportError:
+        pass
+    # WeatherBench style: de-standardised, per pixel
+    wb = VideoPredMetric(metric_list=['mse', 'mae', 'rmse'], mean=280., std=10., spatial_norm=True, baseline=False)
+    wb.process(None, [dict(pred=torch.from_numpy(p), target=torch.from_numpy(t)) for p, t in zip(pred, true)])
+    res = wb.compute_metrics(wb.results)
+    mse, mae, _ = _openstl_metric(pred * 10 + 280, true * 10 + 280, spatial_norm=True)
+    assert res['mse'] == pytest.approx(mse, rel=1e-5) and res['rmse'] == pytest.approx(np.sqrt(mse), rel=1e-5)
+    with pytest.raises(ValueError, match='unsupported'):
+        VideoPredMetric(metric_list=['lpips'])
+
+
+def _tiny_cfg(tmp_path, iters=2):
+    from mmengine.config import Config
+    cfg = Config.fromfile(os.path.join(os.path.dirname(__file__), '..', 'configs', 'pred',
+                                       'predformer_tiny_generated-mmnist.py'))
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path / 'work'), 'train_dataloader.dataset.data_root': str(tmp_path / 'data'),
+        'val_dataloader.dataset.data_root': str(tmp_path / 'data'),
+        'test_dataloader.dataset.data_root': str(tmp_path / 'data')})
+    if iters:
+        cfg.merge_from_dict({'train_cfg.max_iters': iters, 'train_cfg.val_interval': iters,
+                             'default_hooks.checkpoint.interval': iters,
+                             'val_dataloader.dataset.generate_test': dict(num=8, seed=1),
+                             'param_scheduler': [dict(type='ConstantLR', factor=1.0, by_epoch=False)]})
+    return cfg
+
+
+def test_tiny_config_runs(tmp_path):
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(_tiny_cfg(tmp_path))
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert {'pred/mse', 'pred/mae', 'pred/ssim', 'pred/psnr', 'pred/copy_last_mse'} <= set(metrics)
+
+
+@pytest.mark.heavy
+def test_tiny_config_beats_copy_last_frame(tmp_path):
+    """The full demo (a few minutes on CPU): the trained model beats copying the last input frame."""
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(_tiny_cfg(tmp_path, iters=0))
+    runner.train()
+    metrics = runner.test()
+    assert metrics['pred/mse'] < 0.7 * metrics['pred/copy_last_mse']
+    assert metrics['pred/mae'] < metrics['pred/copy_last_mae']
