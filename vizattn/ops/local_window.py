@@ -218,7 +218,7 @@ def _cached_plan(window: LocalWindow, num_pooled: int, device: torch.device, dty
         return _plan(window, num_pooled, device, dtype)
     key = (window, num_pooled, str(device), dtype)
     if key not in _PLANS:
-        if len(_PLANS) >= 32:
+        if len(_PLANS) >= 8:  # a plan's mask is as large as one head's tile scores: keep few
             _PLANS.clear()
         _PLANS[key] = _plan(window, num_pooled, device, dtype)
     return _PLANS[key]
