@@ -68,6 +68,7 @@ def build(args):
     return model, kind, getattr(model, 'backbone', None)
 
 
+@torch.no_grad()  # a decorator, not set_grad_enabled: in-process callers keep their grad mode
 def main(argv=None):
     from mmengine.config import DictAction
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,7 +82,6 @@ def main(argv=None):
     if not args.config and not args.model:
         p.error('give a config or --model')
     from vizattn.utils import count_macs, count_params
-    torch.set_grad_enabled(False)
     model, kind, backbone = build(args)
     model.eval()
     shape = args.shape or ([800, 1333] if kind == 'det' else [512, 512] if kind == 'seg' else [224, 224])

@@ -193,6 +193,7 @@ def _parse_kwargs(items):
     return out
 
 
+@torch.no_grad()  # a decorator, not set_grad_enabled: in-process callers keep their grad mode
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', required=True)
@@ -209,7 +210,6 @@ def main(argv=None):
 
     import vizattn  # noqa: F401
     from vizattn.mm.backbone import level_modules
-    torch.set_grad_enabled(False)
     kwargs = _parse_kwargs(args.model_kwargs)
     if args.checkpoint:
         kwargs.update(pretrained=True, pretrained_cfg_overlay=dict(file=args.checkpoint))
