@@ -43,6 +43,12 @@ NEEDS_DOWNLOAD = {'test_model_load_pretrained', 'test_model_features_pretrained'
 # on 2 CPU cores, so CI runs the suite on the smaller variants of each family and `make test-heavy` on these.
 HEAVY_MODELS = ('biformer_b', 'van_b3', 'van_b4', 'van_b5', 'van_b6', 'litv2_b', 'litv2_b_384', 'agent_swin_s',
                 'agent_swin_b', 'agent_pvt_m', 'agent_pvt_l', 'agent_deit_b', 'agent_cswin_s', 'agent_cswin_b')
+# Tests of timm's suite that assume an image classifier (pooled class logits, a 4-D feature pyramid of an image)
+# and so cannot apply to these models; every other timm test runs on them.
+NOT_APPLICABLE = {
+    'att_swin_unet_*': {'test_model_default_cfgs', 'test_model_forward_features'},  # per-pixel logits at input size
+    'predformer_*': {'test_model_default_cfgs', 'test_model_forward_features'},     # frames in, frames out
+}
 TIMM_MARKERS = ('base', 'cfg', 'torchscript', 'features', 'fxforward', 'fxbackward')
 
 
@@ -65,7 +71,9 @@ def pytest_collection_modifyitems(config, items):
             continue
         params = getattr(getattr(item, 'callspec', None), 'params', {})
         name = params.get('model_name', '')
-        ok = selected(name) and item.originalname not in NEEDS_DOWNLOAD
+        arch = name.split('.')[0]
+        not_applicable = {t for p, tests in NOT_APPLICABLE.items() if fnmatch.fnmatch(arch, p) for t in tests}
+        ok = selected(name) and item.originalname not in NEEDS_DOWNLOAD | not_applicable
         if ok and any(fnmatch.fnmatch(name.split('.')[0], p) for p in HEAVY_MODELS):
             item.add_marker(pytest.mark.heavy)
         (keep if ok else drop).append(item)
