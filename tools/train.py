@@ -54,7 +54,8 @@ def setup_cfg(cfg: Config, args) -> Config:
         if args.launcher != 'none':
             cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
             if cfg.get('model_wrapper_cfg') is None:
-                cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                # device_ids=None: mmengine would pass [LOCAL_RANK], which DDP rejects for CPU modules
+                cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False, device_ids=None,
                                              find_unused_parameters=cfg.get('find_unused_parameters', False))
         ow = cfg.get('optim_wrapper')
         if ow is not None and ow.get('type') == 'AmpOptimWrapper' and not getattr(args, 'amp', False):
