@@ -254,9 +254,9 @@ class PatchMerging(nn.Module):
 
 
 class PatchExpand(nn.Module):
-    """Linear C -> scale^2 * C / scale^... then a pixel shuffle: (B, H, W, C) -> (B, sH, sW, C_out), LayerNorm.
+    """A linear layer then an s x s pixel shuffle and LayerNorm: (B, H, W, C) -> (B, sH, sW, C_out).
 
-    ``scale=2`` (decoder stages): linear C -> 2C, out C/2. ``scale=4`` (final): linear C -> 16C, out C.
+    ``scale=2`` (decoder stages): linear C -> 2C, C_out = C/2. ``scale=4`` (final): linear C -> 16C, C_out = C.
     """
 
     def __init__(self, dim: int, scale: int = 2, device=None, dtype=None):
