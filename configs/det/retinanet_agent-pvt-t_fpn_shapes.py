@@ -1,9 +1,10 @@
-# Demo: RetinaNet on VAN-B0 from scratch on the bundled 128x128 shapes scenes (COCO json, 4 classes), on CPU.
+# Demo: RetinaNet on Agent-PVT-T on the bundled 128x128 shapes scenes (COCO json, 4 classes), on CPU.
 # A narrow FPN/head (64 channels) so that it trains in minutes; COCO bbox mAP on the val split.
 _base_ = ['../_base_/models/retinanet_fpn.py', '../_base_/datasets/shapes_coco.py', '../_base_/runtime/mmdet.py']
 model = dict(
-    backbone=dict(model_name='van_b0', out_indices=(1, 2, 3), drop_path_rate=0.0),
-    neck=dict(in_channels=[64, 160, 256], out_channels=64),
+    backbone=dict(model_name='agent_pvt_t', out_indices=(1, 2, 3), img_size=128, drop_path_rate=0.0,
+                  channels_last=True),
+    neck=dict(in_channels=[128, 320, 512], out_channels=64),
     bbox_head=dict(num_classes=4, in_channels=64, feat_channels=64, stacked_convs=2,
                    anchor_generator=dict(octave_base_scale=3)),
     test_cfg=dict(score_thr=0.05, max_per_img=20))

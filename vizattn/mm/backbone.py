@@ -35,7 +35,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..models._checkpoint import CheckpointError, unwrap_state_dict
 from .checkpoint import safe_torch_load
 
-__all__ = ['VizAttnBackbone', 'create_backbone_model', 'level_of_params']
+__all__ = ['VizAttnBackbone', 'create_backbone_model', 'level_modules']
 
 
 def _is_url(path: str) -> bool:
@@ -64,6 +64,18 @@ def create_backbone_model(model_name: str, out_indices: Sequence[int], pretraine
     return model, removed
 
 
+def _classifier_size(model_name: str, state_dict: Dict[str, torch.Tensor]) -> Optional[int]:
+    """Number of classes of the classifier in a timm-layout state_dict (None if it has none)."""
+    from timm.models import get_pretrained_cfg
+    cfg = get_pretrained_cfg(model_name, allow_unregistered=True)
+    names = cfg.classifier if cfg is not None and cfg.classifier else 'head'
+    for name in ([names] if isinstance(names, str) else list(names)):
+        w = state_dict.get(f'{name}.weight')
+        if w is not None and w.dim() == 2:
+            return int(w.shape[0])
+    return None
+
+
 def level_modules(model: nn.Module) -> List[str]:
     """Module names of the feature levels (``feature_info`` of the unwrapped model)."""
     info = getattr(model, 'feature_info', None)
@@ -71,22 +83,6 @@ def level_modules(model: nn.Module) -> List[str]:
         raise TypeError(f'{type(model).__name__} has no feature_info')
     info = info.info if hasattr(info, 'info') else info
     return [d['module'] for d in info]
-
-
-def level_of_params(model: nn.Module) -> Dict[str, int]:
-    """Parameter/buffer name -> feature level (-1 for the stem before level 0; len(levels) after the last)."""
-    mods = level_modules(model)
-    out: Dict[str, int] = {}
-    seen_level = False
-    names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
-    for n in names:
-        level = next((i for i, m in enumerate(mods) if n.startswith(m + '.')), None)
-        if level is None:
-            level = len(mods) if seen_level else -1
-        else:
-            seen_level = True
-        out[n] = level
-    return out
 
 
 class VizAttnBackbone(BaseModule):
@@ -238,8 +234,13 @@ class VizAttnBackbone(BaseModule):
         self._report(source, len(sd) - len(unexpected), unexpected, missing)
 
     def _load_through_timm(self, overlay: Optional[dict], source: str):
+        kwargs = dict(self.model_kwargs)
+        if overlay and 'state_dict' in overlay and 'num_classes' not in kwargs:
+            n = _classifier_size(self.model_name, overlay['state_dict'])
+            if n is not None:  # e.g. a classifier fine-tuned on 4 classes: build the same head, then prune it
+                kwargs['num_classes'] = n
         loaded, removed = create_backbone_model(self.model_name, self.out_indices, pretrained=True,
-                                                overlay=overlay, **self.model_kwargs)
+                                                overlay=overlay, **kwargs)
         self._configure(loaded)
         sd = loaded.state_dict()
         self.model.load_state_dict(sd, strict=True)

@@ -1,7 +1,7 @@
 # Semantic FPN (mmseg 1.x fpn_r50.py) on a vizattn backbone; configs set model_name and the neck's in_channels.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
-    type='SegDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+    type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
     pad_val=0, seg_pad_val=255, size=(512, 512))
 model = dict(
     type='EncoderDecoder',
