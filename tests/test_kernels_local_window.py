@@ -51,3 +51,21 @@ def test_kernel_matches_reference(case, dtype):
     names = ['out', 'dq', 'dk', 'dv', 'dk_pooled', 'dv_pooled']
     for name, got, want in zip(names, *results):
         torch.testing.assert_close(got, want, **TOL[dtype], msg=lambda m: f'{name}: {m}')
+
+
+def test_clear_vit_triton_matches_reference():
+    import timm
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 96, 80, device=DEVICE)
+    results = []
+    for backend in ('reference', 'triton'):
+        torch.manual_seed(0)
+        model = timm.create_model('clear_deit_tiny_patch16_224', radius=2.5, num_classes=5,
+                                  attn_backend=backend).to(DEVICE)
+        out = model(x)
+        out.square().sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-4, atol=1e-4)
+    assert results[0][1].keys() == results[1][1].keys()
+    for n, g in results[0][1].items():
+        torch.testing.assert_close(results[1][1][n], g, rtol=1e-3, atol=1e-4, msg=lambda m: f'{n}: {m}')

@@ -2,7 +2,9 @@
 
     python tools/bench_kernels.py --official /path/to/BiFormer --json docs/bench/kernels_h200.json
 
-Rows: BiFormer-S's BRA stages 1-3 at 224 (batch 64, 7x7 regions) and at 1024x1024 (batch 1, 16x16 regions).
+Rows: BiFormer-S's BRA stages 1-3 at 224 (batch 64, 7x7 regions) and at 1024x1024 (batch 1, 16x16 regions);
+local-window attention (disc) on 56x56, 64x64 and 128x128 token grids with r = 4, 8, 16 (batch 8, 4 heads of
+64: the attention op alone, backends triton / reference / flex).
 Columns per backend (triton, reference, flex compiled) and the official module (its gather): time of fwd and
 fwd+bwd, peak memory, achieved TFLOP/s on the useful attention FLOPs (QK^T and PV over the routed keys only;
 fwd+bwd counted as 3.5x fwd, as FlashAttention does). All implementations run the same module (qkv
@@ -79,6 +81,27 @@ def main():
                     row['fwd_tflops'] = flops / row['fwd_ms'] * 1e-9
                     row['fwdbwd_tflops'] = 3.5 * flops / row['fwdbwd_ms'] * 1e-9
                 except Exception as e:  # e.g. out of memory for the official gather at 1024
+                    row['error'] = f'{type(e).__name__}: {str(e).splitlines()[0][:120]}'
+                    torch.cuda.empty_cache()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    from vizattn.ops.local_window import local_window_attn, window_attention_macs
+    for side in (56, 64, 128):
+        for radius in (4, 8, 16):
+            flops = 2 * window_attention_macs(side, side, radius, 64, 4) * 8
+            q, k, v = [torch.randn(8, 4, side * side, 64, device='cuda', dtype=dtype, requires_grad=True)
+                       for _ in range(3)]
+            for backend in ('triton', 'reference', 'flex'):
+                row = dict(setting=f'local {side}x{side}', radius=radius, impl=backend, dtype=args.dtype)
+                fn = lambda: local_window_attn(q, k, v, (side, side), radius, backend=backend)
+                try:
+                    with torch.no_grad():
+                        row['fwd_ms'], row['fwd_peak_mb'] = [x * f for x, f in zip(_time(fn, args.iters), (1e3, 1))]
+                    row['fwdbwd_ms'], row['fwdbwd_peak_mb'] = [x * f for x, f in zip(
+                        _time(lambda: fn().float().square().mean().backward(), args.iters), (1e3, 1))]
+                    row['fwd_tflops'] = flops / row['fwd_ms'] * 1e-9
+                    row['fwdbwd_tflops'] = 3.5 * flops / row['fwdbwd_ms'] * 1e-9
+                except Exception as e:
                     row['error'] = f'{type(e).__name__}: {str(e).splitlines()[0][:120]}'
                     torch.cuda.empty_cache()
                 rows.append(row)
