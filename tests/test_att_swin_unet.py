@@ -9,7 +9,7 @@ import torch
 import vizattn  # noqa: F401  (registers the models)
 from tests.synthetic import fixed_input, synthetic_state_dict
 from vizattn.models._checkpoint import CheckpointError
-from vizattn.models.att_swin_unet import AttSwinUNet, WindowAttention, checkpoint_filter_fn
+from vizattn.models.att_swin_unet import WindowAttention, checkpoint_filter_fn
 from vizattn.utils.flops import CUSTOM_FLOPS, count_params
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'att_swin_unet')
