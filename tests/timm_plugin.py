@@ -42,12 +42,18 @@ NEEDS_DOWNLOAD = {'test_model_load_pretrained', 'test_model_features_pretrained'
 # The larger variants (about 35M params and up): their timm tests (FX, TorchScript, forward at 224) take minutes
 # on 2 CPU cores, so CI runs the suite on the smaller variants of each family and `make test-heavy` on these.
 HEAVY_MODELS = ('biformer_b', 'van_b3', 'van_b4', 'van_b5', 'van_b6', 'litv2_b', 'litv2_b_384', 'agent_swin_s',
-                'agent_swin_b', 'agent_pvt_m', 'agent_pvt_l', 'agent_deit_b', 'agent_cswin_s', 'agent_cswin_b', 'clear_*_base_*')
+                'agent_swin_b', 'agent_pvt_m', 'agent_pvt_l', 'agent_deit_b', 'agent_cswin_s', 'agent_cswin_b', 'clear_*_base_*', 'att_swin_unet_t',
+                'predformer_*_mmnist', 'predformer_*_weather', *[f'predformer_{a}_taxibj' for a in (
+                    'full', 'facst', 'facts', 'st', 'ts', 'sts', 'tst', 'stts')])
 # Tests of timm's suite that assume an image classifier (pooled class logits, a 4-D feature pyramid of an image)
 # and so cannot apply to these models; every other timm test runs on them.
 NOT_APPLICABLE = {
-    'att_swin_unet_*': {'test_model_default_cfgs', 'test_model_forward_features'},  # per-pixel logits at input size
-    'predformer_*': {'test_model_default_cfgs', 'test_model_forward_features'},     # frames in, frames out
+    # per-pixel logits (B, classes, H, W) at input size: no pooled classifier to check, backward tests assert
+    # output.shape[-1] == num_classes
+    'att_swin_unet_*': {'test_model_default_cfgs', 'test_model_backward', 'test_model_backward_fx'},
+    # frames in, frames out: no classes (num_classes is rejected), per-layer maps are 5-D at one stride
+    'predformer_*': {'test_model_default_cfgs', 'test_model_forward_features', 'test_model_backward',
+                     'test_model_backward_fx'},
 }
 TIMM_MARKERS = ('base', 'cfg', 'torchscript', 'features', 'fxforward', 'fxbackward')
 
