@@ -34,10 +34,11 @@ def test_generated_formats(shapes_root):
     assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(SHAPE_CLASSES)
     anns = coco.loadAnns(coco.getAnnIds())
     assert anns and all(a['area'] > 0 and a['segmentation'] and len(a['bbox']) == 4 for a in anns)
-    m = coco.annToMask(anns[0])
-    x, y, w, h = anns[0]['bbox']
-    ys, xs = np.nonzero(m)
-    assert abs(xs.min() - x) <= 1 and abs(ys.min() - y) <= 1 and abs(xs.max() + 1 - (x + w)) <= 1
+    for a in anns:  # masks (RLE) and boxes agree exactly
+        m = coco.annToMask(a)
+        x, y, w, h = a['bbox']
+        ys, xs = np.nonzero(m)
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x, y, x + w, y + h) and m.sum() == a['area']
     import cv2
     seg = cv2.imread(osp.join(shapes_root, 'ade', 'annotations', 'training', '000000.png'), cv2.IMREAD_UNCHANGED)
     assert seg.dtype == np.uint8 and set(np.unique(seg)) <= set(range(1, len(SEG_CLASSES) + 1))

@@ -5,9 +5,11 @@
 
 Needs ``onnx`` and ``onnxruntime`` (``pip install onnx==1.23.2 onnxruntime==1.32.0``). The attention ops run on
 their ``reference`` backend (plain tensor ops: BRA's routing is a TopK and its region gather a GatherElements /
-index, which export as such). Two ops have no ONNX form that onnxruntime runs, and are swapped during export for
-exact equivalents:
+index, which export as such). Some ops have no ONNX form that onnxruntime runs, and are swapped during export for
+exact equivalents (and one rewritten):
 
+- ``movedim(d, -1)`` in the agent bias resizing -> an explicit permute (the exporter emits a negative Transpose
+  perm that onnxruntime rejects);
 - ``adaptive_avg_pool2d`` to a size that does not divide the input (agent tokens: 56x56 -> 3x3) -> two matmuls
   with the same averaging bins;
 - ``torchvision.ops.deform_conv2d`` (LITv2's token merging) -> bilinear ``grid_sample`` per kernel tap + a matmul.
@@ -77,6 +79,25 @@ def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0
     return out if bias is None else out + bias.view(1, O, 1, 1)
 
 
+def _move_last(x: torch.Tensor, dim: int):
+    """(x with ``dim`` moved last, the inverse permutation), with explicit non-negative dims (the exporter
+    writes ``movedim(d, -1)`` as a Transpose with a negative perm entry, which onnxruntime rejects)."""
+    dim = dim % x.dim()
+    perm = [d for d in range(x.dim()) if d != dim] + [dim]
+    inverse = [perm.index(d) for d in range(x.dim())]
+    return x.permute(perm), inverse
+
+
+def resize_dim(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
+    """vizattn.models.agent._resize_dim (linear resize of one dim) without movedim."""
+    if x.shape[dim] == size:
+        return x
+    y, inverse = _move_last(x, dim)
+    shape = list(y.shape)
+    y = F.interpolate(y.reshape(-1, 1, shape[-1]), size=size, mode='linear', align_corners=False)
+    return y.reshape(shape[:-1] + [size]).permute(inverse)
+
+
 @contextlib.contextmanager
 def onnx_friendly():
     """Swap the two non-exportable ops in the vizattn model modules for the exact equivalents above."""
@@ -88,6 +109,8 @@ def onnx_friendly():
         proxy.adaptive_avg_pool2d = adaptive_avg_pool2d
         patched.append((agent, 'F', agent.F))
         agent.F = proxy
+        patched.append((agent, '_resize_dim', agent._resize_dim))
+        agent._resize_dim = resize_dim
     except ImportError:
         pass
     try:

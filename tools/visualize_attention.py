@@ -56,6 +56,7 @@ def _heads(t: torch.Tensor, heads: int) -> torch.Tensor:
     return t.reshape(*t.shape[:-1], heads, t.shape[-1] // heads)
 
 
+@torch.no_grad()
 def bra_panels(module, x: torch.Tensor, qy: int, qx: int) -> List[Panel]:
     from vizattn.ops import bra
     q, k, v = module.qkv(x).split([module.qk_dim, module.qk_dim, module.dim], dim=-1)
@@ -87,6 +88,7 @@ def bra_panels(module, x: torch.Tensor, qy: int, qx: int) -> List[Panel]:
             ('BRA token attention (mean over heads)', (heat / heat.max()).numpy()[:H, :W], 'heat')]
 
 
+@torch.no_grad()
 def hilo_panels(module, x: torch.Tensor, qy: int, qx: int) -> List[Panel]:
     from vizattn.ops.hilo import window_mean_pool
     B, H, W, C = x.shape
@@ -114,6 +116,7 @@ def hilo_panels(module, x: torch.Tensor, qy: int, qx: int) -> List[Panel]:
     return out
 
 
+@torch.no_grad()
 def agent_panels(module, x: torch.Tensor, H: int, W: int, qy: int, qx: int) -> List[Panel]:
     from vizattn.models.agent import agent_position_biases
     B, N, C = x.shape

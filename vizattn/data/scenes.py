@@ -4,7 +4,7 @@
 
 - ``cls/{train,val}/<class>/*.png``: ImageNet-style class folders (:func:`make_shapes_classification`, 64x64);
 - ``coco/{train,val}/*.jpg`` + ``coco/annotations/instances_{train,val}.json``: COCO detection/instance
-  annotations (boxes, polygons, areas) of 1-3 shapes per 128x128 scene;
+  annotations (boxes, areas, masks as compressed RLE) of 1-3 shapes per 128x128 scene;
 - ``ade/images/{training,validation}/*.jpg`` + ``ade/annotations/{training,validation}/*.png``: ADE20K-style
   masks (uint8; 0 = unlabelled, 1 = background, 2.. = shapes; read with ``reduce_zero_label=True`` as ADE20K is).
 
@@ -25,7 +25,7 @@ __all__ = ['SEG_CLASSES', 'make_scene', 'write_classification', 'write_coco', 'w
 
 DEFAULT_ROOT = 'data/shapes'
 SEG_CLASSES = ('background',) + SHAPE_CLASSES
-_VERSION = 1
+_VERSION = 2
 _DEFAULT_SIZES = dict(cls=(800, 200), det=(800, 100), seg=(400, 100))
 
 
@@ -99,18 +99,18 @@ def write_classification(root: str, n_train: int, n_val: int, size: int = 64):
             cv2.imwrite(osp.join(root, split, SHAPE_CLASSES[y], f'{i:05d}.png'), np.ascontiguousarray(im[..., ::-1]))
 
 
-def _polygons(mask: np.ndarray) -> List[List[float]]:
-    import cv2
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    polys = []
-    for c in contours:
-        if len(c) >= 3:
-            polys.append([float(v) + 0.5 for v in c.reshape(-1)])
-    return polys
+def _rle(mask: np.ndarray) -> dict:
+    """COCO compressed RLE of a (H, W) mask (exact, unlike polygons of thin or occluded parts)."""
+    from pycocotools import mask as mask_utils
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(size=[int(v) for v in rle['size']], counts=rle['counts'].decode('ascii'))
 
 
 def write_coco(root: str, n_train: int, n_val: int, size: Tuple[int, int] = (128, 128)):
-    """COCO instance annotations: ``root/{train,val}/*.jpg``, ``root/annotations/instances_{split}.json``."""
+    """COCO instance annotations: ``root/{train,val}/*.jpg``, ``root/annotations/instances_{split}.json``.
+
+    Masks are compressed RLE (``iscrowd=0``; pycocotools and mmdet's ``LoadAnnotations`` read it): polygons of
+    partly occluded shapes with one-pixel necks would rasterise differently from the drawn shape."""
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     categories = [dict(id=i + 1, name=c, supercategory='shape') for i, c in enumerate(SHAPE_CLASSES)]
     for split, n, seed in (('train', n_train, 10), ('val', n_val, 11)):
@@ -127,7 +127,7 @@ def write_coco(root: str, n_train: int, n_val: int, size: Tuple[int, int] = (128
                 x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
                 annotations.append(dict(
                     id=len(annotations) + 1, image_id=i + 1, category_id=y + 1, iscrowd=0, area=float(m.sum()),
-                    bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)], segmentation=_polygons(m)))
+                    bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)], segmentation=_rle(m)))
         with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
             json.dump(dict(images=images, annotations=annotations, categories=categories,
                            info=dict(description='vizattn generated shapes', version=_VERSION)), f)

@@ -25,11 +25,12 @@ def resize_agent_axis(x: torch.Tensor, axis: int, grid: int, shape: Tuple[int, i
     """Resize axis ``axis`` (``grid * grid`` agents, row-major) bilinearly to ``shape[0] * shape[1]`` agents."""
     if tuple(shape) == (grid, grid):
         return x
-    y = x.movedim(axis, -1)
+    axis = axis % x.dim()
+    perm = [d for d in range(x.dim()) if d != axis] + [axis]  # explicit permutes: ONNX-exportable
+    y = x.permute(perm)
     lead = y.shape[:-1]
-    y = y.reshape(1, -1, grid, grid)
-    y = F.interpolate(y, size=tuple(shape), mode='bilinear', align_corners=False)
-    return y.reshape(*lead, shape[0] * shape[1]).movedim(-1, axis)
+    y = F.interpolate(y.reshape(1, -1, grid, grid), size=tuple(shape), mode='bilinear', align_corners=False)
+    return y.reshape(*lead, shape[0] * shape[1]).permute([perm.index(d) for d in range(x.dim())])
 
 
 def _bias_property(name: str, axis: int):
