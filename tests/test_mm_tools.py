@@ -49,8 +49,8 @@ def test_generated_formats(shapes_root):
     assert os.path.getmtime(osp.join(shapes_root, 'coco', 'annotations', 'instances_train.json')) == stamp
 
 
-@pytest.mark.parametrize('config', ['configs/det/retinanet_agent-pvt-t_fpn_shapes.py', 'configs/seg/fpn_agent-pvt-t_shapes.py',
-                                    'configs/cls/agent-pvt-t_shapes-cls.py'])
+@pytest.mark.parametrize('config', ['configs/det/retinanet_van-b0_fpn_shapes.py', 'configs/seg/fpn_van-b0_shapes.py',
+                                    'configs/cls/van-b0_shapes-cls.py'])
 def test_browse_dataset(tmp_path, shapes_root, config):
     import cv2
 
@@ -67,7 +67,7 @@ def test_get_flops_config_and_model(capsys):
     import get_flops
     res = get_flops.main(['--model', 'van_b0'])
     assert abs(res['macs'] / 1e9 - 0.88) < 0.1  # VAN-B0: 0.9 GFLOPs (MACs) in the paper
-    res = get_flops.main([osp.join(ROOT, 'configs/det/retinanet_agent-pvt-t_fpn_shapes.py'), '--shape', '128', '128',
+    res = get_flops.main([osp.join(ROOT, 'configs/det/retinanet_van-b0_fpn_shapes.py'), '--shape', '128', '128',
                           '--compare-mmengine'])
     assert res['macs'] > res['backbone_macs'] > 0
     assert 'FLOPs (MACs)' in capsys.readouterr().out

@@ -21,9 +21,9 @@ export OMP_NUM_THREADS=${THREADS:-2} MKL_NUM_THREADS=${THREADS:-2}
 TASKS=${*:-cls det seg}
 
 declare -A CONFIG=(
-  [cls]=configs/cls/agent-pvt-t_shapes-cls.py
-  [det]=configs/det/retinanet_agent-pvt-t_fpn_shapes.py
-  [seg]=configs/seg/fpn_agent-pvt-t_shapes.py
+  [cls]=configs/cls/van-b0_shapes-cls.py
+  [det]=configs/det/retinanet_van-b0_fpn_shapes.py
+  [seg]=configs/seg/fpn_van-b0_shapes.py
 )
 
 "$PY" tools/make_data.py
