@@ -6,8 +6,6 @@ tests running and reports them as XPASS once fixed (then remove the entry). List
 import pytest
 
 KNOWN_FAILURES = {
-    'tests/test_mm_train.py::test_two_gloo_processes_match_doubled_batch':
-        'two gloo processes through torchrun do not yet match one process with the doubled batch (issue 7)',
 }
 
 

@@ -147,5 +147,11 @@ def test_two_gloo_processes_match_doubled_batch(tmp_path, data_root):
         assert (r0[i] + r1[i]) / 2 == pytest.approx(one[i], rel=1e-4, abs=1e-5), (i, r0[i], r1[i], one[i])
     a = safe_torch_load(osp.join(single, f'iter_{ITERS}.pth'))['state_dict']
     b = safe_torch_load(osp.join(dist, f'iter_{ITERS}.pth'))['state_dict']
-    for k, v in a.items():  # Adam's normalised steps amplify summation-order noise in near-zero gradients
-        torch.testing.assert_close(b[k], v, rtol=1e-3, atol=1e-4)
+    # Adam divides by sqrt(v): a gradient that is ~0 in both runs can take a step of up to ~lr either way from
+    # summation-order noise alone. So: no element apart by more than one step (lr <= 1e-3), and on average the
+    # weights agree to float32 accumulation noise.
+    diffs = []
+    for k, v in a.items():
+        torch.testing.assert_close(b[k], v, rtol=1e-3, atol=1e-3)
+        diffs.append((b[k].float() - v.float()).abs().flatten())
+    assert torch.cat(diffs).mean() < 1e-6

@@ -4,8 +4,9 @@
                                  [--out curves.png]
 
 A run is a work dir (its newest ``*/vis_data/scalars.json``) or a ``scalars.json`` / ``<timestamp>.json`` file
-written by mmengine's LocalVisBackend. Without ``--keys``: every training key with 'loss' in its name, and every
-validation metric. Training values are plotted against the iteration, validation metrics against their step
+written by mmengine's LocalVisBackend. Without ``--keys``: one panel with every training key that has 'loss' in its
+name, one with the main validation metrics (top-1, box/mask mAP and mAP@50, mIoU, ...); with ``--keys``, one
+panel per key. Training values are plotted against the iteration, validation metrics against their step
 (epoch for epoch-based loops, iteration otherwise).
 """
 import argparse
@@ -18,18 +19,26 @@ from typing import Dict, List, Tuple
 _TRAIN_MARKERS = ('lr', 'loss', 'data_time', 'time', 'grad_norm', 'memory')
 
 
-def find_log(run: str) -> str:
+def find_log(run: str) -> List[str]:
+    """The scalars files of a run, oldest first (a resumed run adds a new timestamped folder)."""
     if osp.isfile(run):
-        return run
+        return [run]
     candidates = sorted(glob.glob(osp.join(run, '*', 'vis_data', 'scalars.json')))
     if not candidates:
         raise FileNotFoundError(f'no */vis_data/scalars.json under {run}')
-    return candidates[-1]
+    return candidates
 
 
-def read_log(path: str) -> Tuple[Dict[str, List[Tuple[float, float]]], Dict[str, List[Tuple[float, float]]]]:
-    """(train, val): key -> [(step, value)]. A line with 'lr' or 'loss' is a training line."""
-    train, val = defaultdict(list), defaultdict(list)
+def read_log(paths) -> Tuple[Dict[str, List[Tuple[float, float]]], Dict[str, List[Tuple[float, float]]]]:
+    """(train, val): key -> [(step, value)], over the files in order; a step logged again (after a resume)
+    replaces the earlier value. A line with 'lr' or 'loss' is a training line."""
+    train, val = defaultdict(dict), defaultdict(dict)
+    for path in [paths] if isinstance(paths, str) else paths:
+        _read_one(path, train, val)
+    return ({k: sorted(v.items()) for k, v in train.items()}, {k: sorted(v.items()) for k, v in val.items()})
+
+
+def _read_one(path: str, train, val):
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -41,14 +50,24 @@ def read_log(path: str) -> Tuple[Dict[str, List[Tuple[float, float]]], Dict[str,
             for k, v in row.items():
                 if k in ('iter', 'step', 'epoch') or not isinstance(v, (int, float)):
                     continue
-                (train if is_train else val)[k].append((step, float(v)))
-    return dict(train), dict(val)
+                (train if is_train else val)[k][step] = float(v)
 
 
-def default_keys(train, val) -> List[str]:
-    keys = [k for k in train if 'loss' in k]
-    keys += [k for k in val if not any(k.endswith(m) for m in ('time', 'data_time'))]
-    return keys
+_PRIMARY = ('top1', 'top5', 'bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50', 'mIoU', 'mAcc', 'aAcc', 'mse', 'mae')
+
+
+def default_groups(train, val) -> List[Tuple[str, List[str]]]:
+    """Panels: all training losses together, then the main validation metrics together."""
+    groups = []
+    losses = [k for k in train if 'loss' in k]
+    if losses:
+        groups.append(('training losses', losses))
+    metrics = [k for k in val if k.split('/')[-1] in _PRIMARY and any(v >= 0 for _, v in val[k])]
+    if not metrics:
+        metrics = [k for k in val if not k.endswith('time')]
+    if metrics:
+        groups.append(('validation metrics', metrics))
+    return groups
 
 
 def plot(runs: List[str], keys: List[str], out: str, title: str = None) -> str:
@@ -56,29 +75,40 @@ def plot(runs: List[str], keys: List[str], out: str, title: str = None) -> str:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     logs = [(r, *read_log(find_log(r))) for r in runs]
-    if not keys:
-        keys = []
+    if keys:
+        groups = [(k, [k]) for k in keys]
+    else:
+        groups = []
         for _, train, val in logs:
-            keys += [k for k in default_keys(train, val) if k not in keys]
-    if not keys:
+            for name, ks in default_groups(train, val):
+                old = next((g for g in groups if g[0] == name), None)
+                if old is None:
+                    groups.append((name, list(ks)))
+                else:
+                    old[1].extend(k for k in ks if k not in old[1])
+    if not groups:
         raise SystemExit('nothing to plot')
-    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.6 * len(keys)), squeeze=False)
-    for ax, key in zip(axes[:, 0], keys):
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7, 3.0 * len(groups)), squeeze=False)
+    for ax, (name, ks) in zip(axes[:, 0], groups):
+        is_val = False
         for run, train, val in logs:
-            series = train.get(key) or val.get(key)
-            if not series:
-                continue
-            xs, ys = zip(*series)
-            label = osp.basename(osp.normpath(run))
-            ax.plot(xs, ys, marker='o' if key in val else None, markersize=3, label=label)
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel('iteration' if any(key in t for _, t, _v in logs) else 'validation step')
+            for key in ks:
+                series = train.get(key) or val.get(key)
+                if not series:
+                    continue
+                is_val = is_val or key in val
+                xs, ys = zip(*series)
+                label = key if len(runs) == 1 else f'{osp.basename(osp.normpath(run))}: {key}'
+                ax.plot(xs, ys, marker='o' if key in val else None, markersize=3, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel('validation step (epoch or iteration)' if is_val else 'iteration')
         ax.grid(alpha=0.3)
-        if len(runs) > 1:
-            ax.legend(fontsize=7)
+        ax.legend(fontsize=7)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.96))
+    else:
+        fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -2,11 +2,13 @@
 
     python tools/benchmark.py --model biformer_s --batch-size 8 --img-size 224
     python tools/benchmark.py --model biformer_s --official /tmp/official/BiFormer      # side by side
+    python tools/benchmark.py --model litv2_s --batch-size 1,8 --official /tmp/official/LITv2
     python tools/benchmark.py --op bra --img-size 1024 --n-win 16 --official /tmp/official/BiFormer
 
 Every case runs in a fresh subprocess so that its peak memory is its own: on CUDA the allocator's peak, on CPU
 the growth of the peak resident set over what the process held before the first pass. Prints a table and
-writes JSON (--json). ``--official`` points at a checkout of rayleizhu/BiFormer (never vendored here).
+writes JSON (--json). ``--official`` points at a checkout of the model's official repository (never vendored
+here; tools/official_models.py lists the models it knows and what it stubs).
 """
 import argparse
 import json
@@ -15,22 +17,15 @@ import resource
 import subprocess
 import sys
 import time
-import types
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from official_models import OFFICIAL, build_official, import_biformer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # BiFormer-S's BRA stages (dim, heads, topk, stride) for the op benchmark
 BRA_STAGES = [(64, 2, 1, 4), (128, 4, 4, 8), (256, 8, 16, 16)]
-
-
-def _import_official(repo):
-    fs = types.ModuleType('fairscale')
-    fs.nn = types.ModuleType('fairscale.nn')
-    fs.nn.checkpoint = types.ModuleType('fairscale.nn.checkpoint')
-    fs.nn.checkpoint.checkpoint_wrapper = lambda m, *a, **k: m
-    sys.modules.update({'fairscale': fs, 'fairscale.nn': fs.nn, 'fairscale.nn.checkpoint': fs.nn.checkpoint})
-    sys.path.insert(0, repo)
 
 
 def _build(case):
@@ -38,10 +33,7 @@ def _build(case):
     dev = case['device']
     if case['kind'] == 'model':
         if case['impl'] == 'official':
-            _import_official(case['official'])
-            import models.biformer as ob
-            name = {'biformer_t': 'biformer_tiny', 'biformer_s': 'biformer_small', 'biformer_b': 'biformer_base'}
-            model = getattr(ob, name[case['model']])()
+            model = build_official(case['model'], case['official'])
         else:
             import timm
             import vizattn  # noqa: F401
@@ -51,7 +43,7 @@ def _build(case):
     dim, heads, topk, stride = BRA_STAGES[case['stage']]
     side = case['img_size'] // stride
     if case['impl'] == 'official':
-        _import_official(case['official'])
+        import_biformer(case['official'])
         from ops.bra_legacy import BiLevelRoutingAttention
         module = BiLevelRoutingAttention(dim, num_heads=heads, n_win=case['n_win'], qk_dim=dim, topk=topk,
                                          side_dwconv=5, auto_pad=True)
@@ -122,12 +114,13 @@ def main():
     p.add_argument('--model', help='a vizattn/timm model name')
     p.add_argument('--op', choices=['bra'], help='benchmark the op on BiFormer-S stage shapes instead')
     p.add_argument('--stages', default='0,1,2', help='with --op bra: which BRA stages')
-    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--batch-size', default='8', help='one or more, comma-separated')
     p.add_argument('--img-size', type=int, default=224)
     p.add_argument('--n-win', type=int, default=7)
     p.add_argument('--modes', default='fwd,fwd+bwd')
     p.add_argument('--backends', default='auto', help="comma-separated vizattn backends ('auto' = default choice)")
-    p.add_argument('--official', help='path of a rayleizhu/BiFormer checkout to measure side by side')
+    p.add_argument('--official', help="path of a checkout of the model's official repository, to measure side by "
+                                      'side (BiFormer for --op bra)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
     p.add_argument('--iters', type=int, default=5, help='timed passes per process (after one warm-up)')
@@ -140,13 +133,16 @@ def main():
         return
     if not (args.model or args.op):
         p.error('give --model or --op')
-    common = dict(batch_size=args.batch_size, img_size=args.img_size, device=args.device, threads=args.threads,
+    if args.official and args.model and args.model not in OFFICIAL:
+        p.error(f'--official: no official counterpart known for {args.model!r}; known: {", ".join(OFFICIAL)}')
+    common = dict(img_size=args.img_size, device=args.device, threads=args.threads,
                   iters=args.iters, n_win=args.n_win, official=args.official)
     impls = [('vizattn', None if b == 'auto' else b) for b in args.backends.split(',')]
     if args.official:
         impls.append(('official', None))
-    targets = ([dict(kind='model', model=args.model)] if args.model else
-               [dict(kind='op', op=args.op, stage=int(s)) for s in args.stages.split(',')])
+    targets = [dict(what, batch_size=int(b)) for b in args.batch_size.split(',')
+               for what in ([dict(kind='model', model=args.model)] if args.model else
+                            [dict(kind='op', op=args.op, stage=int(s)) for s in args.stages.split(',')])]
     results = []
     for target in targets:
         for mode in args.modes.split(','):
@@ -164,12 +160,12 @@ def main():
                 if ok:
                     res['items_per_s'] = res['batch_size'] / res['seconds']
                 results.append(res)
-                what = target.get('model') or f"bra stage {target['stage']}"
+                what = (target.get('model') or f"bra stage {target['stage']}") + f" b{target['batch_size']}"
                 label = impl + (f'[{backend}]' if backend else '')
                 if 'error' in res:
-                    print(f"{what:16s} {mode:8s} {label:20s} ERROR {res['error']}", flush=True)
+                    print(f"{what:20s} {mode:8s} {label:20s} ERROR {res['error']}", flush=True)
                 else:
-                    print(f"{what:16s} {mode:8s} {label:20s} {res['items_per_s']:9.2f} items/s "
+                    print(f"{what:20s} {mode:8s} {label:20s} {res['items_per_s']:9.2f} items/s "
                           f"{res['seconds'] * 1e3:9.1f} ms  peak +{res['peak_mb']:8.1f} MB", flush=True)
     if args.json:
         with open(args.json, 'w') as f:

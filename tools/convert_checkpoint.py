@@ -1,7 +1,8 @@
 """Convert an original released checkpoint to a vizattn safetensors file (timm-style key names), with its sha256.
 
     python tools/convert_checkpoint.py --model biformer_s biformer_small_in1k.pth [biformer_s.safetensors]
-    python tools/convert_checkpoint.py --model litv2_s https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth
+    python tools/convert_checkpoint.py --model litv2_s \
+        https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth
     python tools/convert_checkpoint.py --model van_b0 released          # the manifest's release (download)
 
 The source goes through ``timm.create_model(model, pretrained=True, pretrained_cfg_overlay=dict(file=...))``: the

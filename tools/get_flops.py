@@ -6,8 +6,9 @@
 
 Counting uses ``vizattn.utils.count_macs`` (torch's FlopCounterMode plus formulas for the ops it would count as 0:
 the fused CPU scaled-dot-product attention kernel, torchvision's deformable conv). The attention ops (BRA, HiLo,
-agent attention) are counted on their reference backend, whose arithmetic the Triton/FlexAttention backends
-share; mmengine's jit-based counter gives 0 for SDPA and custom ops (see --compare-mmengine).
+agent attention) are switched to their reference backend for counting (torch's counter cannot see inside a Triton
+kernel); the Triton/FlexAttention backends compute the same products. mmengine's jit-based counter gives 0 for
+SDPA and custom ops (see --compare-mmengine).
 The whole model is counted (backbone + neck + heads, the ``tensor`` forward, no post-processing), and the backbone
 alone.
 """
@@ -84,6 +85,9 @@ def main(argv=None):
     from vizattn.utils import count_macs, count_params
     model, kind, backbone = build(args)
     model.eval()
+    for m in model.modules():  # count the arithmetic of the Triton / FlexAttention paths on the reference ops
+        if hasattr(m, 'set_attn_backend') and not isinstance(m, _Forward):
+            m.set_attn_backend('reference')
     shape = args.shape or ([800, 1333] if kind == 'det' else [512, 512] if kind == 'seg' else [224, 224])
     if len(shape) == 1:
         shape = shape * 2

@@ -107,7 +107,8 @@ class VizAttnBackbone(BaseModule):
                  out_norms: Union[None, str, Sequence[int]] = None, out_norm_eps: float = 1e-6,
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
                  attn_backend: Optional[str] = None, channels_last: bool = False,
-                 agent_shapes: Optional[Sequence[Sequence[int]]] = None, init_cfg: Optional[Union[dict, List[dict]]] = None, **model_kwargs):
+                 agent_shapes: Optional[Sequence[Sequence[int]]] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None, **model_kwargs):
         super().__init__(init_cfg=init_cfg)
         self.model_name = model_name
         self.out_indices = tuple(int(i) for i in out_indices)
@@ -157,7 +158,8 @@ class VizAttnBackbone(BaseModule):
     def _frozen_module_names(self) -> List[str]:
         if self.frozen_stages < 0:
             return []
-        names = [self.levels[i] for i in range(min(self.frozen_stages, len(self.levels)))]
+        kept = {n for n, _ in self.model.named_modules()}  # levels after max(out_indices) are pruned
+        names = [self.levels[i] for i in range(min(self.frozen_stages, len(self.levels))) if self.levels[i] in kept]
         first = self.levels[0]
         for child, _ in self.model.named_children():  # the stem: top-level children before level 0
             if first == child or first.startswith(child + '.'):

@@ -59,7 +59,8 @@ class TimmClassifier(BaseModel):
     """
 
     def __init__(self, model_name: str, num_classes: int = 1000, label_smoothing: float = 0.0,
-                 channels_last: bool = False, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None, **model_kwargs):
+                 channels_last: bool = False, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None, **model_kwargs):
         import timm
 
         import vizattn  # noqa: F401

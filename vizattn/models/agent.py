@@ -48,6 +48,7 @@ from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint, checkpoint_seq
 
 from ..layers import check_input, pad_to_multiple
+from ..layers.pyramid import PyramidClassifierMixin
 from ..ops.agent import agent_attention
 from ._builder import build_model
 from ._checkpoint import CheckpointError, check_state_dict, remap_keys, unwrap_state_dict
@@ -524,7 +525,7 @@ class AgentSwinStage(nn.Module):
         return self.blocks(x)
 
 
-class AgentSwinTransformer(nn.Module):
+class AgentSwinTransformer(PyramidClassifierMixin, nn.Module):
     """Agent-Swin: Swin Transformer whose 'A' blocks use agent attention over the whole feature map.
 
     Args:
@@ -536,6 +537,8 @@ class AgentSwinTransformer(nn.Module):
         agent_num: agents per stage (squares: pooled grid 3x3, 4x4, 7x7, 7x7).
         attn_backend: agent attention backend ('reference', 'math'; None = automatic).
     """
+
+    stages_attr = 'layers'  # the official name, kept for its checkpoints' keys
 
     def __init__(self, img_size: Union[int, _Size] = 224, patch_size: int = 4, in_chans: int = 3,
                  num_classes: int = 1000, global_pool: str = 'avg', embed_dim: int = 96,
@@ -602,22 +605,9 @@ class AgentSwinTransformer(nn.Module):
             ])
 
     @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True):
-        for s in self.layers:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
     def no_weight_decay(self):
         # the official optimizer skips 1-D params and '*relative_position_bias_table' (Swin's rule)
         return {n for n, _ in self.named_parameters() if n.endswith('relative_position_bias_table')}
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
@@ -650,26 +640,10 @@ class AgentSwinTransformer(nn.Module):
             x = self.norm(x)
         return x, intermediates
 
-    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
-                                  prune_head: bool = True):
-        take_indices, max_index = feature_take_indices(len(self.layers), indices)
-        self.layers = self.layers[:max_index + 1]
-        if prune_norm or max_index < len(self.feature_info) - 1:
-            self.norm = nn.Identity()
-        if max_index < len(self.feature_info) - 1:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
-        if prune_head or max_index < len(self.feature_info) - 1:
-            self.head.reset(0, '', in_features=self.num_features, **get_device_dtype(self))
-            self.num_classes = 0
-        return take_indices
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(check_input(x, self.in_chans, 32))
         x = self.layers(x)
         return self.norm(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -716,7 +690,7 @@ class AgentPvtStage(nn.Module):
         return self.blocks(x)
 
 
-class AgentPyramidVisionTransformer(nn.Module):
+class AgentPyramidVisionTransformer(PyramidClassifierMixin, nn.Module):
     """Agent-PVT: PVT (v1 layout) with agent attention in every block and no final norm (as released).
 
     Args:
@@ -779,21 +753,8 @@ class AgentPyramidVisionTransformer(nn.Module):
             ])
 
     @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True):
-        for s in self.stages:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
     def no_weight_decay(self):
         return set()  # the official recipe decays the position embeddings (PVT's no_weight_decay is cls_token)
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
@@ -819,25 +780,11 @@ class AgentPyramidVisionTransformer(nn.Module):
             return intermediates
         return x, intermediates
 
-    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
-                                  prune_head: bool = True):
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        self.stages = self.stages[:max_index + 1]
-        if max_index < len(self.feature_info) - 1:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
-        if prune_head or max_index < len(self.feature_info) - 1:
-            self.head.reset(0, '', in_features=self.num_features, **get_device_dtype(self))
-            self.num_classes = 0
-        return take_indices
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = check_input(x, self.in_chans, 32)
         for i, stage in enumerate(self.stages):
             x = stage(x if i == 0 else x.permute(0, 3, 1, 2))
         return x
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -1218,7 +1165,7 @@ def _cswin_splits(img_size: _Size) -> Tuple[int, int, int, int]:
     return 1, 2, s, s
 
 
-class AgentCSWinTransformer(nn.Module):
+class AgentCSWinTransformer(PyramidClassifierMixin, nn.Module):
     """Agent-CSWin: CSWin Transformer whose 'A' blocks use agent attention over the whole map (layout AABB).
 
     Args:
@@ -1290,21 +1237,8 @@ class AgentCSWinTransformer(nn.Module):
             ])
 
     @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True):
-        for s in self.stages:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
     def no_weight_decay(self):
         return set()  # the official list names pos_embed/cls_token, which CSWin does not have
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
@@ -1337,26 +1271,10 @@ class AgentCSWinTransformer(nn.Module):
             x = self.norm(x)
         return x, intermediates
 
-    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
-                                  prune_head: bool = True):
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        self.stages = self.stages[:max_index + 1]
-        if prune_norm or max_index < len(self.feature_info) - 1:
-            self.norm = nn.Identity()
-        if max_index < len(self.feature_info) - 1:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]['num_chs']
-        if prune_head or max_index < len(self.feature_info) - 1:
-            self.head.reset(0, '', in_features=self.num_features, **get_device_dtype(self))
-            self.num_classes = 0
-        return take_indices
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(check_input(x, self.in_chans, 32))
         x = self.stages(x)
         return self.norm(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

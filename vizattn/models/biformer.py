@@ -18,12 +18,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import ClassifierHead, DropPath, Mlp, get_device_dtype, register_notrace_module, trunc_normal_
+from timm.layers import ClassifierHead, DropPath, Mlp, register_notrace_module, trunc_normal_
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
 
 from ..layers import check_input
+from ..layers.pyramid import PyramidClassifierMixin
 from ..ops.bra import bra
 from ._builder import build_model
 from ._checkpoint import check_state_dict, remap_keys, unwrap_state_dict
@@ -172,7 +173,7 @@ class BiFormerStage(nn.Module):
         return self.blocks(x)
 
 
-class BiFormer(nn.Module):
+class BiFormer(PyramidClassifierMixin, nn.Module):
     """BiFormer backbone/classifier.
 
     Args:
@@ -243,22 +244,9 @@ class BiFormer(nn.Module):
             ])
 
     @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True):
-        for s in self.stages:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
     def no_weight_decay(self):
         # The official recipe decays every matrix; 1-D params (norms, biases) are exempt in timm's optimizer.
         return set()
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
@@ -290,23 +278,10 @@ class BiFormer(nn.Module):
             x = self.norm(x)
         return x, intermediates
 
-    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
-                                  prune_head: bool = True):
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        self.stages = self.stages[:max_index + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.reset_classifier(0, '')
-        return take_indices
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(check_input(x, self.in_chans, 32))
         x = self.stages(x)
         return self.norm(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

@@ -28,12 +28,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
-from timm.layers import ClassifierHead, DropPath, LayerNorm2d, LayerScale2d, get_device_dtype
+from timm.layers import ClassifierHead, DropPath, LayerNorm2d, LayerScale2d
 from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
 
 from ..layers import check_input
+from ..layers.pyramid import PyramidClassifierMixin
 from ._builder import build_model
 from ._checkpoint import CheckpointError, check_state_dict, remap_keys, unwrap_state_dict
 
@@ -148,7 +149,7 @@ class VANStage(nn.Module):
         return self.norm(x)
 
 
-class VAN(nn.Module):
+class VAN(PyramidClassifierMixin, nn.Module):
     """Visual Attention Network backbone/classifier.
 
     Args:
@@ -208,23 +209,10 @@ class VAN(nn.Module):
             ])
 
     @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True):
-        for s in self.stages:
-            s.grad_checkpointing = enable
-
-    @torch.jit.ignore
     def no_weight_decay(self):
         # The official set names parameters VAN does not have; 1-D params (norms, biases, layer scales) are
         # exempt in timm's optimizer factory anyway.
         return set()
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None):
-        self.num_classes = num_classes
-        self.head.reset(num_classes, global_pool, **get_device_dtype(self))
 
     def forward_intermediates(
             self,
@@ -255,20 +243,9 @@ class VAN(nn.Module):
             return intermediates
         return x, intermediates
 
-    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
-                                  prune_head: bool = True):
-        take_indices, max_index = feature_take_indices(len(self.stages), indices)
-        self.stages = self.stages[:max_index + 1]
-        if prune_head:
-            self.reset_classifier(0, '')
-        return take_indices
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(check_input(x, self.in_chans, 1))
         return self.stages(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
