@@ -6,16 +6,19 @@
     python tools/benchmark.py --op bra --img-size 1024 --n-win 16 --official /tmp/official/BiFormer
 
 Every case runs in a fresh subprocess so that its peak memory is its own: on CUDA the allocator's peak, on CPU
-the growth of the peak resident set over what the process held before the first pass. Prints a table and
-writes JSON (--json). ``--official`` points at a checkout of the model's official repository (never vendored
-here; tools/official_models.py lists the models it knows and what it stubs).
+the peak resident set over what the process held before the first pass. Prints a table and writes JSON
+(--json). ``--official`` points at a checkout of the model's official repository (never vendored here;
+tools/official_models.py lists the models it knows and what it stubs); both sides then run the same weights,
+the official model's seed-0 init, which ours loads through its original-checkpoint path.
 """
 import argparse
+import gc
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -28,16 +31,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BRA_STAGES = [(64, 2, 1, 4), (128, 4, 4, 8), (256, 8, 16, 16)]
 
 
+def _export_official_weights(case, path):
+    """Write the official model's seed-0 weights, in its own layout, for both sides of a model comparison."""
+    torch.manual_seed(0)
+    torch.save(build_official(case['model'], case['official']).state_dict(), path)
+
+
 def _build(case):
     """(module, input) for one case."""
     dev = case['device']
     if case['kind'] == 'model':
+        # With --official both sides run the same weights (the official model's seed-0 init; ours loads that
+        # file through its original-checkpoint path): CPU speed depends on the values (denormals), so two
+        # independent random inits are not a fair comparison.
+        weights = case.get('weights')
         if case['impl'] == 'official':
             model = build_official(case['model'], case['official'])
+            model.load_state_dict(torch.load(weights))
         else:
             import timm
             import vizattn  # noqa: F401
-            model = timm.create_model(case['model'], attn_backend=case.get('backend'))
+            kwargs = dict(pretrained=True, pretrained_cfg_overlay=dict(file=weights)) if weights else {}
+            if case.get('backend'):
+                kwargs['attn_backend'] = case['backend']
+            model = timm.create_model(case['model'], **kwargs)
         x = torch.randn(case['batch_size'], 3, case['img_size'], case['img_size'])
         return model.to(dev), x.to(dev)
     dim, heads, topk, stride = BRA_STAGES[case['stage']]
@@ -55,9 +72,29 @@ def _build(case):
     return module.to(dev), x.to(dev)
 
 
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0), so that building the model does not count."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mb(key: str) -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
 def _peak_mb(device):
     if device.startswith('cuda'):
         return torch.cuda.max_memory_allocated() / 2 ** 20
+    if os.path.exists('/proc/self/status'):
+        return _rss_mb('VmHWM')
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -76,12 +113,18 @@ def run_case(case):
             with torch.no_grad():
                 module(x)
 
-    # The peak is taken over warm-up and timed passes, above what the process held before them (the peak RSS
-    # on CPU is monotonic, so the baseline must be read before the first pass).
+    # The peak is taken over warm-up and timed passes, above what the process held before them (on CPU the
+    # kernel's peak-RSS mark is reset after the model is built; where that is impossible the baseline is the
+    # peak so far).
     cuda = case['device'].startswith('cuda')
+    gc.collect()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated() / 2 ** 20 if cuda else _peak_mb(case['device'])
+        base = torch.cuda.memory_allocated() / 2 ** 20
+    elif _reset_peak_rss():
+        base = _rss_mb('VmRSS')
+    else:
+        base = _peak_mb(case['device'])
     step()  # warm-up (allocations, kernel selection)
     sync()
     times = []
@@ -127,9 +170,14 @@ def main():
     p.add_argument('--repeats', type=int, default=3, help='processes per case, alternating implementations')
     p.add_argument('--json', help='write the results here')
     p.add_argument('--_case', help=argparse.SUPPRESS)
+    p.add_argument('--_export', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._case:
         print('RESULT ' + json.dumps(run_case(json.loads(args._case))))
+        return
+    if args._export:
+        case = json.loads(args._export)
+        _export_official_weights(case, case['weights'])
         return
     if not (args.model or args.op):
         p.error('give --model or --op')
@@ -144,6 +192,13 @@ def main():
                for what in ([dict(kind='model', model=args.model)] if args.model else
                             [dict(kind='op', op=args.op, stage=int(s)) for s in args.stages.split(',')])]
     results = []
+    tmp = tempfile.TemporaryDirectory()
+    if args.official and args.model:
+        common['weights'] = os.path.join(tmp.name, 'official_seed0.pth')
+        proc = subprocess.run([sys.executable, __file__, '--_export', json.dumps(dict(common, model=args.model))],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f'building the official {args.model} failed:\n{proc.stderr[-3000:]}')
     for target in targets:
         for mode in args.modes.split(','):
             # Implementations alternate, one fresh process per repeat, so that a load change on a shared

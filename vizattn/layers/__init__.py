@@ -1,4 +1,4 @@
 """Building blocks shared by several families."""
-from .helpers import check_input, pad_to_multiple
+from .helpers import check_input, contiguous_as, pad_to_multiple
 
-__all__ = ['check_input', 'pad_to_multiple']
+__all__ = ['check_input', 'contiguous_as', 'pad_to_multiple']

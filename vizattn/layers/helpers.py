@@ -19,6 +19,18 @@ def check_input(x: torch.Tensor, in_chans: int, min_size: int) -> torch.Tensor:
     return x
 
 
+@register_notrace_function
+def contiguous_as(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` made contiguous in ``like``'s memory format (channels-last or NCHW).
+
+    For NCHW maps that went through a permuted view (timm's ``LayerNorm2d`` returns one): left as is, the
+    following convs would silently run channels-last, whose CPU backward is slower.
+    """
+    if like.dim() == 4 and like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous()
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: List[int], dims: List[int]) -> torch.Tensor:
     """Zero-pad ``x`` at the end of each dim in ``dims`` up to a multiple of ``multiple[i]``."""
     pad: List[int] = [0] * (2 * x.dim())

@@ -33,7 +33,7 @@ from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint_seq
 
-from ..layers import check_input
+from ..layers import check_input, contiguous_as
 from ..layers.pyramid import PyramidClassifierMixin
 from ._builder import build_model
 from ._checkpoint import CheckpointError, check_state_dict, remap_keys, unwrap_state_dict
@@ -141,12 +141,14 @@ class VANStage(nn.Module):
         self.norm = LayerNorm2d(dim, eps=norm_eps, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # LayerNorm2d returns a permuted view: give the next stage the memory format this one received
+        inp = x
         x = self.downsample(x)
         if self.grad_checkpointing and not torch.jit.is_scripting():
             x = checkpoint_seq(self.blocks, x)
         else:
             x = self.blocks(x)
-        return self.norm(x)
+        return contiguous_as(self.norm(x), inp)
 
 
 class VAN(PyramidClassifierMixin, nn.Module):
