@@ -1,12 +1,15 @@
 # Every target sets up .venv/ first (idempotent; the first run builds mmcv once, ~15 min).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-heavy bench
+.PHONY: setup demo quickstart test test-heavy bench
 
 setup:
 	bash tools/setup_env.sh
 
 demo: setup
+	bash tools/demo.sh
+
+quickstart: setup
 	$(PY) tools/quickstart.py --model biformer_t
 
 test: setup

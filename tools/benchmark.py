@@ -139,13 +139,53 @@ def run_case(case):
                 peak_mb=_peak_mb(case['device']) - base)
 
 
+def run_paired(case):
+    """Ours and the official model in one process, same weights, timed step by step in ABBA order.
+
+    On a shared machine the speed drifts by tens of percent over minutes; back-to-back pairs see the same
+    conditions, so the per-round ratio is a far steadier estimate of relative speed than separate processes.
+    """
+    torch.set_num_threads(case['threads'])
+    # ours first: the official VAN file re-registers timm names when imported
+    sides = {impl: _build(dict(case, impl=impl))[0] for impl in ('vizattn', 'official')}
+    torch.manual_seed(0)
+    x = torch.randn(case['batch_size'], 3, case['img_size'], case['img_size'])
+    train = case['mode'] == 'fwd+bwd'
+
+    def step(module):
+        t0 = time.perf_counter()
+        if train:
+            module(x).float().mean().backward()
+        else:
+            with torch.no_grad():
+                module(x)
+        return time.perf_counter() - t0
+
+    for m in sides.values():
+        m.train(train)
+        step(m)  # warm-up
+    times = {k: [] for k in sides}
+    ratios = []
+    for r in range(case['rounds']):
+        order = ('vizattn', 'official') if r % 2 == 0 else ('official', 'vizattn')
+        t = {k: step(sides[k]) for k in order}
+        for k in t:
+            times[k].append(t[k])
+        ratios.append(t['official'] / t['vizattn'])
+    ratios.sort()
+    n = len(ratios)
+    return dict(case, paired=True, seconds={k: _median(v) for k, v in times.items()},
+                speedup_median=ratios[n // 2], speedup_q1=ratios[n // 4], speedup_q3=ratios[(3 * n) // 4])
+
+
 def _median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
 
 
 def _run_child(case):
-    proc = subprocess.run([sys.executable, __file__, '--_case', json.dumps(case)], capture_output=True, text=True)
+    flag = '--_paired' if case.get('rounds') else '--_case'
+    proc = subprocess.run([sys.executable, __file__, flag, json.dumps(case)], capture_output=True, text=True)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
     if proc.returncode or not line:
         return dict(case, error=(proc.stderr.strip().splitlines() or ['failed'])[-1])
@@ -169,11 +209,18 @@ def main():
     p.add_argument('--iters', type=int, default=5, help='timed passes per process (after one warm-up)')
     p.add_argument('--repeats', type=int, default=3, help='processes per case, alternating implementations')
     p.add_argument('--json', help='write the results here')
+    p.add_argument('--paired', type=int, default=0, metavar='ROUNDS',
+                   help='with --model and --official: also time both in one process, alternating step by step '
+                        '(ROUNDS pairs per batch size and mode), and report the per-pair speed-up')
     p.add_argument('--_case', help=argparse.SUPPRESS)
+    p.add_argument('--_paired', help=argparse.SUPPRESS)
     p.add_argument('--_export', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._case:
         print('RESULT ' + json.dumps(run_case(json.loads(args._case))))
+        return
+    if args._paired:
+        print('RESULT ' + json.dumps(run_paired(json.loads(args._paired))))
         return
     if args._export:
         case = json.loads(args._export)
@@ -208,20 +255,33 @@ def main():
                 for impl, backend in impls:
                     case = dict(common, **target, mode=mode, impl=impl, backend=backend)
                     runs[(impl, backend)].append(_run_child(case))
+            what = (target.get('model') or f"bra stage {target['stage']}") + f" b{target['batch_size']}"
             for (impl, backend), rs in runs.items():
+                if not rs:  # --repeats 0: paired timing only
+                    continue
                 ok = [r for r in rs if 'error' not in r]
                 res = rs[-1] if not ok else dict(ok[0], seconds=_median([r['seconds'] for r in ok]),
                                                  peak_mb=_median([r['peak_mb'] for r in ok]), repeats=len(ok))
                 if ok:
                     res['items_per_s'] = res['batch_size'] / res['seconds']
                 results.append(res)
-                what = (target.get('model') or f"bra stage {target['stage']}") + f" b{target['batch_size']}"
                 label = impl + (f'[{backend}]' if backend else '')
                 if 'error' in res:
                     print(f"{what:20s} {mode:8s} {label:20s} ERROR {res['error']}", flush=True)
                 else:
                     print(f"{what:20s} {mode:8s} {label:20s} {res['items_per_s']:9.2f} items/s "
                           f"{res['seconds'] * 1e3:9.1f} ms  peak +{res['peak_mb']:8.1f} MB", flush=True)
+            if args.paired and args.official and target['kind'] == 'model':
+                res = _run_child(dict(common, **target, mode=mode, impl='paired', rounds=args.paired))
+                results.append(res)
+                if 'error' in res:
+                    print(f"{what:20s} {mode:8s} {'paired':20s} ERROR {res['error']}", flush=True)
+                else:
+                    sec = res['seconds']
+                    print(f"{what:20s} {mode:8s} {'paired':20s} ours {sec['vizattn'] * 1e3:.1f} ms, official "
+                          f"{sec['official'] * 1e3:.1f} ms: speed-up {res['speedup_median']:.3f}x "
+                          f"(quartiles {res['speedup_q1']:.3f}-{res['speedup_q3']:.3f}, {args.paired} pairs)",
+                          flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)

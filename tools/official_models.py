@@ -39,7 +39,8 @@ OFFICIAL = {
 }
 
 
-def _load_file(path: str, name: str):
+def load_file(path: str, name: str):
+    """Import one file of an official checkout as module ``name``."""
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
@@ -63,7 +64,7 @@ def _biformer(repo, fn_name):
 
 
 def _van(repo, fn_name):
-    return getattr(_load_file(os.path.join(repo, 'models', 'van.py'), 'official_van'), fn_name)()
+    return getattr(load_file(os.path.join(repo, 'models', 'van.py'), 'official_van'), fn_name)()
 
 
 def install_litv2_stubs():
