@@ -256,7 +256,9 @@ class LITv2Stage(nn.Module):
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.downsample(x).permute(0, 2, 3, 1)
+        # One copy here: an NHWC view of NCHW memory would propagate through every residual add and make each
+        # LayerNorm and Linear of the stage copy its input.
+        x = self.downsample(x).permute(0, 2, 3, 1).contiguous()
         if self.grad_checkpointing and not torch.jit.is_scripting():
             x = checkpoint_seq(self.blocks, x)
         else:
