@@ -52,7 +52,7 @@ def main(argv=None):
     from mmengine.dist import get_rank
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    from train import init_cpu_distributed, setup_cfg
+    from train import close_distributed, init_cpu_distributed, setup_cfg
 
     cfg = setup_cfg(Config.fromfile(args.config), args)
     cfg.load_from = args.checkpoint
@@ -68,6 +68,7 @@ def main(argv=None):
         with open(out, 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics), f, indent=2)
         print('metrics: ' + json.dumps(metrics), flush=True)
+    close_distributed()
     return metrics
 
 

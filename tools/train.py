@@ -78,6 +78,15 @@ def init_cpu_distributed(launcher: str):
         dist.init_process_group(backend='gloo')
 
 
+def close_distributed():
+    """Wait for every rank, then tear the process group down: left to interpreter exit, gloo's threads can
+    abort the process ('terminate called without an active exception') after a finished run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -110,6 +119,7 @@ def main(argv=None):
     init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':
